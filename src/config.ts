@@ -1,0 +1,130 @@
+/** Environment → validated, frozen Config. Every error names the variable that caused it. */
+import bytes from 'bytes';
+import { parseDuration } from './duration.js';
+import { STRATEGIES, type Strategy } from './labels.js';
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Health, metrics and the ops API; never routed by Traefik. */
+  adminPort: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** unix:///path or tcp://host:port; defaults to DOCKER_HOST, then the local socket. */
+  dockerHost: string;
+  /** Extra label a service must carry (key=value) to be managed by this activator. */
+  selector: { key: string; value: string } | undefined;
+  defaultNetwork: string | undefined;
+  strategy: Strategy;
+  wakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  minAwakeMs: number;
+  idleCheckIntervalMs: number;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  maxBodyBytes: number;
+  maxHeldPerApp: number;
+  dockerConcurrency: number;
+  resyncIntervalMs: number;
+  retryAfterSeconds: number;
+  redisUrl: string | undefined;
+  traefikMetricsUrl: string | undefined;
+  traefikMetricsIntervalMs: number;
+  networkStatsIntervalMs: number;
+  monitorUserAgents: RegExp | undefined;
+  monitorPaths: RegExp | undefined;
+  monitorStatus: number;
+  /** Path prefix the waiting page uses on an app's own Host (e.g. <prefix>/wait). */
+  internalPrefix: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const read = <T>(key: string, fallback: T, parse: (raw: string) => T): T => {
+    const raw = env[key];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    try {
+      return parse(raw.trim());
+    } catch (err) {
+      throw new ConfigError(key, `${(err as Error).message} (got "${raw}")`);
+    }
+  };
+  const int = (min: number, max: number) => (raw: string) => {
+    if (!/^\d+$/.test(raw)) throw new Error('not a whole number');
+    const n = Number(raw);
+    if (n < min || n > max) throw new Error(`must be between ${min} and ${max}`);
+    return n;
+  };
+  const duration = (min: number) => (raw: string) => {
+    const ms = parseDuration(raw);
+    if (ms < min) throw new Error(`must be at least ${min}ms`);
+    return ms;
+  };
+  const regex = (raw: string) => new RegExp(raw, 'i');
+  const url = (raw: string) => new URL(raw).toString();
+
+  const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+  const config: Config = {
+    host: read('ACTIVATOR_HOST', '0.0.0.0', (v) => v),
+    port: read('ACTIVATOR_PORT', 8080, int(0, 65535)),
+    adminPort: read('ACTIVATOR_ADMIN_PORT', 8081, int(0, 65535)),
+    logLevel: read('ACTIVATOR_LOG_LEVEL', 'info', (v) => {
+      if (!(logLevels as readonly string[]).includes(v)) throw new Error(`must be one of ${logLevels.join(', ')}`);
+      return v as Config['logLevel'];
+    }),
+    dockerHost: read('ACTIVATOR_DOCKER_HOST', env.DOCKER_HOST?.trim() || 'unix:///var/run/docker.sock', (v) => {
+      if (!/^(unix|tcp|http|https):\/\//.test(v)) throw new Error('must start with unix://, tcp://, http:// or https://');
+      return v;
+    }),
+    selector: read('ACTIVATOR_SELECTOR', undefined, (v) => {
+      const m = /^([^=\s]+)=(.*)$/.exec(v);
+      if (!m) throw new Error('must be key=value');
+      return { key: m[1] as string, value: m[2] as string };
+    }),
+    defaultNetwork: read('ACTIVATOR_NETWORK', undefined, (v) => v),
+    strategy: read('ACTIVATOR_STRATEGY', 'blocking', (v) => {
+      if (!(STRATEGIES as readonly string[]).includes(v)) throw new Error(`must be one of ${STRATEGIES.join(', ')}`);
+      return v as Strategy;
+    }),
+    wakeTimeoutMs: read('ACTIVATOR_WAKE_TIMEOUT', 60_000, duration(100)),
+    idleTimeoutMs: read('ACTIVATOR_IDLE_TIMEOUT', 30 * 60_000, duration(1000)),
+    minAwakeMs: read('ACTIVATOR_MIN_AWAKE', 60_000, duration(0)),
+    idleCheckIntervalMs: read('ACTIVATOR_IDLE_CHECK_INTERVAL', 10_000, duration(100)),
+    probeIntervalMs: read('ACTIVATOR_PROBE_INTERVAL', 20, duration(1)),
+    probeTimeoutMs: read('ACTIVATOR_PROBE_TIMEOUT', 1000, duration(10)),
+    maxBodyBytes: read('ACTIVATOR_MAX_BODY', 10 * 1024 * 1024, (v) => {
+      const n = bytes.parse(v);
+      if (n === null || !Number.isFinite(n) || n < 0) throw new Error('must be a size such as 512kb or 10mb');
+      return n;
+    }),
+    maxHeldPerApp: read('ACTIVATOR_MAX_HELD_PER_APP', 1000, int(1, 1_000_000)),
+    dockerConcurrency: read('ACTIVATOR_DOCKER_CONCURRENCY', 8, int(1, 256)),
+    resyncIntervalMs: read('ACTIVATOR_RESYNC_INTERVAL', 30_000, duration(1000)),
+    retryAfterSeconds: read('ACTIVATOR_RETRY_AFTER', 5, int(1, 3600)),
+    redisUrl: read('ACTIVATOR_REDIS_URL', undefined, (v) => {
+      if (!/^rediss?:\/\//.test(v)) throw new Error('must start with redis:// or rediss://');
+      return v;
+    }),
+    traefikMetricsUrl: read('ACTIVATOR_TRAEFIK_METRICS_URL', undefined, url),
+    traefikMetricsIntervalMs: read('ACTIVATOR_TRAEFIK_METRICS_INTERVAL', 5000, duration(100)),
+    networkStatsIntervalMs: read('ACTIVATOR_NETWORK_STATS_INTERVAL', 10_000, duration(100)),
+    monitorUserAgents: read('ACTIVATOR_MONITOR_USER_AGENTS', undefined, regex),
+    monitorPaths: read('ACTIVATOR_MONITOR_PATHS', undefined, regex),
+    monitorStatus: read('ACTIVATOR_MONITOR_STATUS', 200, int(100, 599)),
+    internalPrefix: read('ACTIVATOR_INTERNAL_PREFIX', '/__activator', (v) => {
+      if (!/^\/[A-Za-z0-9._~/-]+$/.test(v) || v.endsWith('/')) throw new Error('must be a path such as /__activator');
+      return v;
+    }),
+  };
+  return Object.freeze(config);
+}

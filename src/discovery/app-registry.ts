@@ -1,0 +1,221 @@
+/**
+ * Host → app map, built from the labels of Swarm services and kept current from service events,
+ * with a periodic full resync as a safety net for missed events.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { LABELS, parsePolicy, type AppPolicy, type PolicyDefaults } from '../labels.js';
+import type { ServiceEvent, ServiceInfo, SwarmClient } from '../swarm/swarm.js';
+
+export interface AppEntry {
+  policy: AppPolicy;
+  /** Desired replicas as last seen (null for global services). */
+  replicas: number | null;
+  version: number;
+  labels: Record<string, string>;
+}
+
+export interface AppRegistryOptions {
+  swarm: SwarmClient;
+  defaults: PolicyDefaults;
+  selector?: { key: string; value: string } | undefined;
+  resyncIntervalMs: number;
+  log: Logger;
+}
+
+export interface AppRegistryEvents {
+  /** A service's entry was added, changed or removed (entry undefined). */
+  changed: [service: string, entry: AppEntry | undefined, event: ServiceEvent | undefined];
+  synced: [count: number];
+}
+
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 10_000;
+
+export class AppRegistry extends EventEmitter<AppRegistryEvents> {
+  private byServiceName = new Map<string, AppEntry>();
+  private serviceNameById = new Map<string, string>();
+  private hosts = new Map<string, AppEntry>();
+  private groups = new Map<string, AppEntry[]>();
+  private readonly loggedProblems = new Set<string>();
+  private abort = new AbortController();
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private watching: Promise<void> | undefined;
+  private syncedOnce = false;
+
+  constructor(private readonly options: AppRegistryOptions) {
+    super();
+  }
+
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+
+  /** First full sync (errors are logged, not thrown: the resync retries), then events + resync. */
+  async start(): Promise<void> {
+    await this.resync().catch((err: unknown) => this.options.log.error({ err }, 'initial service discovery failed; will retry'));
+    this.watching = this.watchLoop();
+    this.resyncTimer = setInterval(() => {
+      this.resync().catch((err: unknown) => this.options.log.warn({ err }, 'service resync failed'));
+    }, this.options.resyncIntervalMs);
+    this.resyncTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.resyncTimer);
+    this.abort.abort();
+    await this.watching;
+  }
+
+  byHost(hostHeader: string | undefined): AppEntry | undefined {
+    if (!hostHeader) return undefined;
+    return this.hosts.get(normaliseHost(hostHeader));
+  }
+
+  byService(name: string): AppEntry | undefined {
+    return this.byServiceName.get(name);
+  }
+
+  groupMembers(group: string): AppEntry[] {
+    return this.groups.get(group) ?? [];
+  }
+
+  all(): AppEntry[] {
+    return [...this.byServiceName.values()];
+  }
+
+  private filters(): string[] {
+    const filters = [`${LABELS.enable}=true`];
+    const sel = this.options.selector;
+    if (sel) filters.push(`${sel.key}=${sel.value}`);
+    return filters;
+  }
+
+  private matchesSelector(labels: Record<string, string>): boolean {
+    const sel = this.options.selector;
+    return labels[LABELS.enable] === 'true' && (!sel || labels[sel.key] === sel.value);
+  }
+
+  async resync(): Promise<void> {
+    const services = await this.options.swarm.listServices(this.filters());
+    const next = new Map<string, AppEntry>();
+    for (const svc of services) {
+      const entry = this.toEntry(svc);
+      if (entry) next.set(svc.name, entry);
+    }
+    const previous = this.byServiceName;
+    this.byServiceName = next;
+    this.serviceNameById = new Map(services.map((s) => [s.id, s.name]));
+    this.rebuildIndexes();
+    for (const [name, entry] of next) {
+      const old = previous.get(name);
+      if (!old || old.version !== entry.version) this.emit('changed', name, entry, undefined);
+    }
+    for (const name of previous.keys()) if (!next.has(name)) this.emit('changed', name, undefined, undefined);
+    this.syncedOnce = true;
+    this.emit('synced', next.size);
+  }
+
+  private toEntry(svc: ServiceInfo): AppEntry | undefined {
+    if (!this.matchesSelector(svc.labels)) return undefined;
+    const result = parsePolicy(svc, this.options.defaults);
+    if (!result.ok) {
+      const key = `${svc.id}@${svc.version}`;
+      if (!this.loggedProblems.has(key)) {
+        this.loggedProblems.add(key);
+        for (const problem of result.errors) {
+          this.options.log.error({ service: svc.name, label: problem.label, problem: problem.message }, 'skipping service with invalid labels');
+        }
+      }
+      return undefined;
+    }
+    return { policy: result.policy, replicas: svc.replicas, version: svc.version, labels: svc.labels };
+  }
+
+  private rebuildIndexes(): void {
+    const hosts = new Map<string, AppEntry>();
+    const groups = new Map<string, AppEntry[]>();
+    // Sorted so that a host claimed twice always resolves to the same service.
+    for (const entry of [...this.byServiceName.values()].sort((a, b) => a.policy.service.localeCompare(b.policy.service))) {
+      for (const host of entry.policy.hosts) {
+        const owner = hosts.get(host);
+        if (owner) {
+          const key = `conflict:${host}:${owner.policy.service}:${entry.policy.service}`;
+          if (!this.loggedProblems.has(key)) {
+            this.loggedProblems.add(key);
+            this.options.log.warn({ host, service: entry.policy.service, owner: owner.policy.service }, 'host claimed by two services; keeping the first');
+          }
+          continue;
+        }
+        hosts.set(host, entry);
+      }
+      const members = groups.get(entry.policy.group) ?? [];
+      members.push(entry);
+      groups.set(entry.policy.group, members);
+    }
+    this.hosts = hosts;
+    this.groups = groups;
+  }
+
+  private async onEvent(event: ServiceEvent): Promise<void> {
+    const name = event.serviceName ?? this.serviceNameById.get(event.serviceId);
+    if (event.action === 'remove') {
+      if (name && this.byServiceName.delete(name)) {
+        this.rebuildIndexes();
+        this.emit('changed', name, undefined, event);
+      }
+      this.serviceNameById.delete(event.serviceId);
+      return;
+    }
+    const svc = await this.options.swarm.inspectService(event.serviceId);
+    if (!svc) return;
+    this.serviceNameById.set(svc.id, svc.name);
+    const entry = this.toEntry(svc);
+    const had = this.byServiceName.has(svc.name);
+    if (entry) this.byServiceName.set(svc.name, entry);
+    else this.byServiceName.delete(svc.name);
+    if (entry || had) {
+      this.rebuildIndexes();
+      this.emit('changed', svc.name, entry, event);
+    }
+  }
+
+  private async watchLoop(): Promise<void> {
+    let delay = RECONNECT_MIN_MS;
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      const connectedAt = Date.now();
+      try {
+        await this.options.swarm.watchServices(signal, (event) => {
+          this.onEvent(event).catch((err: unknown) => this.options.log.warn({ err, serviceId: event.serviceId }, 'handling service event failed'));
+        });
+      } catch (err) {
+        if (signal.aborted) return;
+        this.options.log.warn({ err, retryInMs: delay }, 'docker event stream lost; reconnecting');
+      }
+      if (signal.aborted) return;
+      await sleep(delay, signal);
+      delay = Date.now() - connectedAt > 30_000 ? RECONNECT_MIN_MS : Math.min(delay * 2, RECONNECT_MAX_MS);
+      // Events may have been missed while disconnected.
+      await this.resync().catch(() => undefined);
+    }
+  }
+}
+
+export function normaliseHost(hostHeader: string): string {
+  let host = hostHeader.trim().toLowerCase();
+  if (host.startsWith('[')) return host; // IPv6 literal: never an app host
+  const colon = host.indexOf(':');
+  if (colon >= 0) host = host.slice(0, colon);
+  return host.endsWith('.') ? host.slice(0, -1) : host;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * Domain errors and the one table that maps them to HTTP answers. Domain code throws these;
+ * only src/http/error-handler.ts turns them into responses.
+ */
+import { SwarmUnavailableError } from './swarm/swarm.js';
+
+export class ActivatorError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly app?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = code;
+  }
+}
+
+export const ERROR_CODES = {
+  SA_UNKNOWN_HOST: { status: 404, retryAfter: false, title: 'Unknown host' },
+  SA_BODY_TOO_LARGE: { status: 413, retryAfter: false, title: 'Request body too large' },
+  SA_APP_FAILED: { status: 502, retryAfter: false, title: 'The app failed to start' },
+  SA_UPSTREAM_ERROR: { status: 502, retryAfter: false, title: 'The app did not answer' },
+  SA_DOCKER_UNAVAILABLE: { status: 503, retryAfter: true, title: 'Docker is unavailable' },
+  SA_TOO_MANY_HELD: { status: 503, retryAfter: true, title: 'Too many requests waiting for this app' },
+  SA_SHUTTING_DOWN: { status: 503, retryAfter: true, title: 'The activator is shutting down' },
+  SA_WAKE_TIMEOUT: { status: 504, retryAfter: false, title: 'The app did not become ready in time' },
+  SA_BAD_REQUEST: { status: 400, retryAfter: false, title: 'Bad request' },
+  SA_NOT_FOUND: { status: 404, retryAfter: false, title: 'Not found' },
+  SA_INTERNAL: { status: 500, retryAfter: false, title: 'Internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class UnknownHostError extends ActivatorError {
+  constructor(host: string) {
+    super('SA_UNKNOWN_HOST', `no app is registered for host "${host}"`);
+  }
+}
+
+export class WakeTimeoutError extends ActivatorError {
+  constructor(app: string, timeoutMs: number, lastSeen: string) {
+    super('SA_WAKE_TIMEOUT', `app ${app} was not ready within ${timeoutMs} ms (last seen: ${lastSeen})`, app);
+  }
+}
+
+export class AppFailedError extends ActivatorError {
+  constructor(
+    app: string,
+    readonly taskError: string,
+  ) {
+    super('SA_APP_FAILED', `app ${app} failed to start: ${taskError}`, app);
+  }
+}
+
+export class HoldLimitError extends ActivatorError {
+  constructor(app: string, limit: number) {
+    super('SA_TOO_MANY_HELD', `app ${app} already has ${limit} requests waiting for it to wake`, app);
+  }
+}
+
+export class UpstreamError extends ActivatorError {
+  constructor(app: string, message: string, options?: { cause?: unknown }) {
+    super('SA_UPSTREAM_ERROR', `app ${app}: ${message}`, app, options);
+  }
+}
+
+export class DockerUnavailableError extends ActivatorError {
+  constructor(app: string | undefined, cause: unknown) {
+    super('SA_DOCKER_UNAVAILABLE', `Docker API is unavailable: ${(cause as Error).message ?? String(cause)}`, app, { cause });
+  }
+}
+
+/** Any error from the wake path → a domain error (Docker transport failures become 503). */
+export function asActivatorError(err: unknown, app?: string): ActivatorError {
+  if (err instanceof ActivatorError) return err;
+  if (err instanceof SwarmUnavailableError) return new DockerUnavailableError(app, err);
+  return new ActivatorError('SA_INTERNAL', (err as Error)?.message ?? String(err), app, { cause: err });
+}

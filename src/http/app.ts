@@ -1,0 +1,172 @@
+/**
+ * The proxy-facing fastify app (built, not listening). Every Host is an app's Host: there are no
+ * routes of our own here except <prefix>/wait for the waiting page. Request path:
+ *
+ *   onRequest: resolve Host → app (404 without any Docker call) → fast path, or hold + start wake
+ *   body:      buffered up to the limit (413 beyond it, nothing sent to the app)
+ *   handler:   await readiness → proxy to the task address (reply-from / undici)
+ */
+import replyFrom from '@fastify/reply-from';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
+import { ActivatorError, UnknownHostError, asActivatorError } from '../errors.js';
+import type { TrafficTracker } from '../idle/traffic.js';
+import type { Metrics } from '../metrics.js';
+import type { Endpoint } from '../wake/readiness.js';
+import type { WakeCoordinator } from '../wake/coordinator.js';
+import { sendProblem, toProblem, wantsHtml } from './error-page.js';
+import { HoldGate } from './hold.js';
+import { forwardedHeaders, isRetryableConnectError } from './forwarding.js';
+import { waitingPageHtml } from './waiting-page.js';
+import { attachWebSocketProxy } from './websocket.js';
+
+export interface HttpDeps {
+  config: Pick<Config, 'maxBodyBytes' | 'maxHeldPerApp' | 'retryAfterSeconds' | 'internalPrefix' | 'monitorUserAgents' | 'monitorPaths' | 'monitorStatus'>;
+  registry: AppRegistry;
+  coordinator: WakeCoordinator;
+  traffic: TrafficTracker;
+  metrics: Metrics;
+  log: Logger;
+}
+
+interface Routed {
+  entry: AppEntry;
+  /** Settles with the endpoint once the app is ready (immediately on the fast path). */
+  endpoint: Promise<Endpoint>;
+  cold: boolean;
+  endTraffic: () => void;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    routed: Routed | undefined;
+  }
+}
+
+export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const { config, registry, coordinator, traffic, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: config.maxBodyBytes,
+    // Paths belong to the apps: pass them through as they came.
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 10_000 },
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+  const holds = new HoldGate(config.maxHeldPerApp, metrics);
+  const waitPath = `${config.internalPrefix}/wait`;
+
+  await app.register(replyFrom, {
+    disableRequestLogging: true,
+    undici: { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, headersTimeout: 0, bodyTimeout: 0 },
+  });
+
+  // Bodies stay bytes: no JSON parse/re-serialise on the way through.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) => done(null, body));
+
+  app.decorateRequest('routed', undefined);
+
+  app.addHook('onRequest', async (request, reply) => {
+    const entry = registry.byHost(request.headers.host);
+    if (!entry || !entry.policy.http) {
+      metrics.unknownHosts.inc();
+      throw new UnknownHostError(request.headers.host ?? '');
+    }
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (length > config.maxBodyBytes) {
+      throw Object.assign(new Error(`request body of ${length} bytes is over the ${config.maxBodyBytes}-byte limit`), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 });
+    }
+    const service = entry.policy.service;
+    const fast = coordinator.endpointFor(service);
+    if (fast) {
+      request.routed = { entry, endpoint: Promise.resolve(fast), cold: false, endTraffic: traffic.begin(service) };
+      return;
+    }
+    const isWait = request.url === waitPath;
+    if (!isWait && entry.policy.strategy === 'waiting-page' && request.method === 'GET' && wantsHtml(request)) {
+      // Start the wake for this browser but answer at once; the page waits on <prefix>/wait.
+      coordinator.ensureReady(entry, AbortSignal.timeout(entry.policy.wakeTimeoutMs + 1000)).catch(() => undefined);
+      reply
+        .code(503)
+        .header('retry-after', '2')
+        .header('cache-control', 'no-store')
+        .header('x-activator-waking', service)
+        .type('text/html; charset=utf-8');
+      return reply.send(waitingPageHtml(service, waitPath, 2));
+    }
+    const release = holds.acquire(service);
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableFinished) gone.abort(new Error('client went away while held'));
+      release();
+    };
+    reply.raw.once('close', onClose);
+    const endpoint = coordinator.ensureReady(entry, gone.signal);
+    endpoint.then(release, release);
+    endpoint.catch(() => undefined); // awaited in the handler; avoid an unhandled rejection meanwhile
+    request.routed = { entry, endpoint, cold: true, endTraffic: traffic.begin(service) };
+  });
+
+  app.addHook('onResponse', async (request) => {
+    request.routed?.endTraffic();
+  });
+  app.addHook('onRequestAbort', async (request) => {
+    request.routed?.endTraffic();
+  });
+
+  function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const problem = toProblem(err, config.retryAfterSeconds);
+    const level = problem.status >= 500 ? 'error' : 'info';
+    request.log[level]({ err: problem.status >= 500 ? err : undefined, code: problem.code, host: request.headers.host, method: request.method, url: request.url, status: problem.status, app: problem.app }, problem.message);
+    return sendProblem(request, reply, problem);
+  }
+  app.setErrorHandler((err, request, reply) => handleError(err, request, reply));
+
+  app.all('*', async (request, reply) => {
+    const routed = request.routed;
+    if (!routed) throw new UnknownHostError(request.headers.host ?? '');
+    let endpoint: Endpoint;
+    try {
+      endpoint = await routed.endpoint;
+    } catch (err) {
+      if (reply.raw.destroyed) return reply; // client left while held: nobody to answer
+      throw asActivatorError(err, routed.entry.policy.service);
+    }
+    if (request.url === waitPath) {
+      return reply.code(204).header('cache-control', 'no-store').send();
+    }
+    return proxy(request, reply, routed, endpoint, 0);
+  });
+
+  function proxy(request: FastifyRequest, reply: FastifyReply, routed: Routed, endpoint: Endpoint, attempt: number): FastifyReply {
+    const service = routed.entry.policy.service;
+    const body = request.body as Buffer | undefined;
+    return reply.from(`http://${endpoint.ip}:${endpoint.port}${request.url}`, {
+      ...(body !== undefined && body.length > 0 ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
+      rewriteRequestHeaders: (req, headers) => forwardedHeaders(req.raw as IncomingMessage, headers),
+      rewriteHeaders: (headers) => (routed.cold ? { ...headers, 'x-activator-cold-start': 'true' } : headers),
+      retryDelay: () => null,
+      onError: (rep, { error }) => {
+        if (attempt === 0 && isRetryableConnectError(error)) {
+          // The task went away (scaled down, replaced): forget it and take the wake path once more.
+          coordinator.invalidate(service, endpoint);
+          coordinator
+            .ensureReady(routed.entry, AbortSignal.timeout(routed.entry.policy.wakeTimeoutMs + 1000))
+            .then((next) => proxy(request, rep as FastifyReply, { ...routed, cold: true }, next, attempt + 1))
+            .catch((err: unknown) => handleError(asActivatorError(err, service), request, rep as FastifyReply));
+          return;
+        }
+        const err = new ActivatorError('SA_UPSTREAM_ERROR', `app ${service} at ${endpoint.ip}:${endpoint.port}: ${(error as Error).message}`, service, { cause: error });
+        handleError(err, request, rep as FastifyReply);
+      },
+    });
+  }
+
+  attachWebSocketProxy(app, deps, holds);
+  return app;
+}

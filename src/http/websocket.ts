@@ -1,0 +1,109 @@
+/**
+ * WebSocket (any HTTP Upgrade) proxying: hold until the app is ready, then a byte-for-byte tunnel
+ * to the task, as Traefik does. Frames are not re-encoded, so subprotocols and extensions pass
+ * through untouched. The connection counts as activity for as long as it is open.
+ */
+import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { UnknownHostError, UpstreamError, asActivatorError } from '../errors.js';
+import type { Endpoint } from '../wake/readiness.js';
+import type { HttpDeps } from './app.js';
+import { toProblem } from './error-page.js';
+import { forwardedHeaders, isRetryableConnectError } from './forwarding.js';
+import type { HoldGate } from './hold.js';
+
+export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds: HoldGate): void {
+  const log = deps.log.child({ module: 'websocket' });
+  const { registry, coordinator, traffic, config } = deps;
+
+  function fail(socket: Duplex, err: unknown, req: IncomingMessage): void {
+    const p = toProblem(err, config.retryAfterSeconds);
+    log[p.status >= 500 ? 'error' : 'info']({ code: p.code, host: req.headers.host, url: req.url, status: p.status, app: p.app }, p.message);
+    if (!socket.writable) return void socket.destroy();
+    const body = JSON.stringify({ error: p.code, status: p.status, message: p.message });
+    const head = [
+      `HTTP/1.1 ${p.status} ${STATUS_CODES[p.status] ?? ''}`,
+      'Content-Type: application/json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      `X-Activator-Error: ${p.code}`,
+      ...(p.retryAfterSeconds !== undefined ? [`Retry-After: ${p.retryAfterSeconds}`] : []),
+      'Connection: close',
+    ];
+    socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+  }
+
+  async function handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const entry = registry.byHost(req.headers.host);
+    if (!entry || !entry.policy.http) return fail(socket, new UnknownHostError(req.headers.host ?? ''), req);
+    const service = entry.policy.service;
+    const endTraffic = traffic.begin(service);
+    socket.once('close', endTraffic);
+
+    const connect = async (attempt: number): Promise<void> => {
+      let endpoint: Endpoint | undefined = coordinator.endpointFor(service);
+      if (!endpoint) {
+        const release = holds.acquire(service);
+        const gone = new AbortController();
+        const onClose = () => gone.abort(new Error('client went away while held'));
+        socket.once('close', onClose);
+        try {
+          endpoint = await coordinator.ensureReady(entry, gone.signal);
+        } finally {
+          release();
+          socket.off('close', onClose);
+        }
+      }
+      if (socket.destroyed) return;
+      const target = endpoint;
+      const upstream = httpRequest({
+        host: target.ip,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: forwardedHeaders(req, req.headers),
+        setHost: false,
+        agent: false,
+      });
+      upstream.on('upgrade', (res, upSocket, upHead) => {
+        const lines = [`HTTP/1.1 ${res.statusCode ?? 101} ${res.statusMessage ?? 'Switching Protocols'}`];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+        if (upHead.length > 0) socket.write(upHead);
+        if (head.length > 0) upSocket.write(head);
+        upSocket.on('error', () => socket.destroy());
+        socket.on('error', () => upSocket.destroy());
+        upSocket.once('close', () => socket.destroy());
+        socket.once('close', () => upSocket.destroy());
+        upSocket.pipe(socket);
+        socket.pipe(upSocket);
+      });
+      upstream.on('response', (res) => {
+        // The app declined the upgrade: relay its answer as is.
+        const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage}`];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+        res.pipe(socket);
+      });
+      upstream.on('error', (err) => {
+        if (attempt === 0 && isRetryableConnectError(err)) {
+          coordinator.invalidate(service, target);
+          connect(1).catch((e: unknown) => fail(socket, asActivatorError(e, service), req));
+          return;
+        }
+        fail(socket, new UpstreamError(service, `WebSocket upstream ${target.ip}:${target.port}: ${err.message}`, { cause: err }), req);
+      });
+      upstream.end();
+    };
+
+    await connect(0);
+  }
+
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', (err) => log.debug({ err }, 'client socket error'));
+    handle(req, socket, head).catch((err: unknown) => {
+      if (socket.destroyed) return;
+      fail(socket, asActivatorError(err), req);
+    });
+  });
+}

@@ -1,0 +1,38 @@
+/** Every Prometheus metric the activator exports, on one registry (served at <internal>/metrics). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type AppState = 'asleep' | 'waking' | 'awake';
+const STATES: AppState[] = ['asleep', 'waking', 'awake'];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly wakes = new Counter({ name: 'activator_wakes_total', help: 'Scale-ups from idle done by the activator', labelNames: ['app'], registers: [this.registry] });
+  readonly wakeDuration = new Histogram({
+    name: 'activator_wake_duration_seconds',
+    help: 'From the first held request to the app answering its readiness probe',
+    labelNames: ['app'],
+    buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly wakeFailures = new Counter({ name: 'activator_wake_failures_total', help: 'Wakes that failed, by reason', labelNames: ['app', 'reason'], registers: [this.registry] });
+  readonly held = new Gauge({ name: 'activator_held_requests', help: 'Requests waiting for an app to wake', labelNames: ['app'], registers: [this.registry] });
+  readonly inFlight = new Gauge({ name: 'activator_in_flight', help: 'Requests and connections open through the activator', labelNames: ['app'], registers: [this.registry] });
+  readonly proxied = new Counter({ name: 'activator_proxied_requests_total', help: 'Requests proxied to apps', labelNames: ['app', 'path'], registers: [this.registry] });
+  readonly state = new Gauge({ name: 'activator_app_state', help: '1 for the state each app is in (asleep, waking, awake)', labelNames: ['app', 'state'], registers: [this.registry] });
+  readonly idleScaleDowns = new Counter({ name: 'activator_idle_scale_downs_total', help: 'Scale-downs of idle apps', labelNames: ['app'], registers: [this.registry] });
+  readonly secondsSinceActivity = new Gauge({ name: 'activator_seconds_since_last_activity', help: 'Seconds since the last activity seen for an app', labelNames: ['app'], registers: [this.registry] });
+  readonly unknownHosts = new Counter({ name: 'activator_unknown_host_requests_total', help: 'Requests for hosts no app claims', registers: [this.registry] });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  setState(app: string, state: AppState): void {
+    for (const s of STATES) this.state.set({ app, state: s }, s === state ? 1 : 0);
+  }
+
+  forget(app: string): void {
+    for (const metric of [this.held, this.inFlight, this.secondsSinceActivity]) metric.remove({ app });
+    for (const s of STATES) this.state.remove({ app, state: s });
+  }
+}

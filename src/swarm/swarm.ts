@@ -1,0 +1,106 @@
+/**
+ * The narrow view of Docker Swarm the activator needs. Domain code depends on this interface only;
+ * DockerodeSwarm is the one implementation that talks to the Engine API.
+ */
+
+export interface ServiceInfo {
+  id: string;
+  name: string;
+  /** Swarm's version index: every update must name the version it read. */
+  version: number;
+  labels: Record<string, string>;
+  /** Desired replicas; null for global services (not scalable). */
+  replicas: number | null;
+  updatedAt: string;
+}
+
+/** Swarm task states (api/types/swarm/task.go), in lifecycle order. */
+export type TaskState =
+  | 'new'
+  | 'allocated'
+  | 'pending'
+  | 'assigned'
+  | 'accepted'
+  | 'preparing'
+  | 'ready'
+  | 'starting'
+  | 'running'
+  | 'complete'
+  | 'shutdown'
+  | 'failed'
+  | 'rejected'
+  | 'remove'
+  | 'orphaned';
+
+export const TERMINAL_FAILURES: ReadonlySet<TaskState> = new Set(['failed', 'rejected', 'orphaned']);
+
+export interface TaskAddress {
+  networkId: string;
+  networkName: string;
+  ip: string;
+}
+
+export interface TaskInfo {
+  id: string;
+  serviceId: string;
+  nodeId: string | undefined;
+  state: TaskState;
+  desiredState: TaskState;
+  /** Swarm's own error for a failed/rejected task, e.g. "task: non-zero exit (3)". */
+  error: string | undefined;
+  message: string;
+  exitCode: number | undefined;
+  containerId: string | undefined;
+  createdAt: string;
+  addresses: TaskAddress[];
+}
+
+export interface ServiceEvent {
+  action: 'create' | 'update' | 'remove';
+  serviceId: string;
+  serviceName: string | undefined;
+  replicasOld: number | undefined;
+  replicasNew: number | undefined;
+}
+
+export interface ScaleResult {
+  /** False when the service already had the replicas asked for (nothing was written). */
+  changed: boolean;
+  version: number;
+  previousReplicas: number | null;
+}
+
+export interface ScaleOptions {
+  /** Refuse (return changed=false, conflict=true) unless the service is still at this version. */
+  expectedVersion?: number;
+  /** Only scale when the current replicas pass this check (re-evaluated after each re-inspect). */
+  onlyIf?: (current: ServiceInfo) => boolean;
+}
+
+export interface ContainerNetworkBytes {
+  rx: number;
+  tx: number;
+}
+
+export interface SwarmClient {
+  ping(): Promise<void>;
+  listServices(labelFilters: string[]): Promise<ServiceInfo[]>;
+  /** Exact-name (or ID) lookup; null when no such service. */
+  inspectService(nameOrId: string): Promise<ServiceInfo | null>;
+  /** Re-inspects and updates with the version index; retries on "update out of sequence". */
+  scaleService(nameOrId: string, replicas: number, options?: ScaleOptions): Promise<ScaleResult & { conflict?: boolean }>;
+  /** Adds/removes service labels (a spec update; Swarm does not restart tasks for it). */
+  updateServiceLabels(nameOrId: string, add: Record<string, string>, remove?: string[]): Promise<ServiceInfo>;
+  listTasks(serviceId: string): Promise<TaskInfo[]>;
+  /** Service create/update/remove events until the signal aborts; rejects when the stream breaks. */
+  watchServices(signal: AbortSignal, onEvent: (event: ServiceEvent) => void): Promise<void>;
+  /** Network byte counters of a container on an engine this client reaches; null if not local. */
+  containerNetworkBytes(containerId: string): Promise<ContainerNetworkBytes | null>;
+}
+
+export class SwarmUnavailableError extends Error {
+  override readonly name = 'SwarmUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * WakeCoordinator: one wake per app however many requests arrive (singleflight), detached from
+ * any single request, with its own timeout. Known-ready apps take the fast path: no Docker call.
+ */
+import type { Logger } from 'pino';
+import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
+import { AppFailedError, WakeTimeoutError, asActivatorError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { SwarmClient } from '../swarm/swarm.js';
+import type { Endpoint, ReadinessProbe } from './readiness.js';
+
+export interface WakeCoordinatorOptions {
+  registry: AppRegistry;
+  swarm: SwarmClient;
+  readiness: ReadinessProbe;
+  metrics: Metrics;
+  log: Logger;
+  probeIntervalMs: number;
+  /** Called once an app is confirmed ready after a wake (the reaper's min-awake clock starts). */
+  onWoken?: (service: string, scaled: boolean) => void;
+}
+
+interface ReadySet {
+  endpoints: Endpoint[];
+  next: number;
+}
+
+export class WakeCoordinator {
+  private readonly ready = new Map<string, ReadySet>();
+  private readonly pending = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: WakeCoordinatorOptions) {
+    options.registry.on('changed', (service, entry) => {
+      // Scaled down or removed: the cached task addresses are gone. Other updates keep them;
+      // a replaced task is caught by the proxy's connection error instead.
+      if (!entry || entry.replicas === 0) this.invalidate(service);
+    });
+  }
+
+  /** Fast path: a known-ready endpoint, round-robin; undefined when the app must be (re)checked. */
+  endpointFor(service: string): Endpoint | undefined {
+    const set = this.ready.get(service);
+    if (!set || set.endpoints.length === 0) return undefined;
+    const ep = set.endpoints[set.next % set.endpoints.length];
+    set.next = (set.next + 1) % set.endpoints.length;
+    return ep;
+  }
+
+  isWaking(service: string): boolean {
+    return this.pending.has(service);
+  }
+
+  isKnownReady(service: string): boolean {
+    return (this.ready.get(service)?.endpoints.length ?? 0) > 0;
+  }
+
+  /** Forget ready endpoints (all, or one that refused a connection). */
+  invalidate(service: string, endpoint?: Endpoint): void {
+    const set = this.ready.get(service);
+    if (!set) return;
+    if (endpoint) set.endpoints = set.endpoints.filter((e) => e.taskId !== endpoint.taskId);
+    if (!endpoint || set.endpoints.length === 0) this.ready.delete(service);
+  }
+
+  /** Resolves with an endpoint that answered its probe; waits (bounded) for a wake if needed. */
+  async ensureReady(entry: AppEntry, signal: AbortSignal): Promise<Endpoint> {
+    const service = entry.policy.service;
+    const fast = this.endpointFor(service);
+    if (fast) return fast;
+    let wake = this.pending.get(service);
+    if (!wake) {
+      wake = this.wake(entry).finally(() => this.pending.delete(service));
+      this.pending.set(service, wake);
+    }
+    await abortable(wake, signal);
+    const ep = this.endpointFor(service);
+    if (!ep) throw new AppFailedError(service, 'became ready but has no endpoint');
+    return ep;
+  }
+
+  /** Starts (or joins) a wake without a request waiting on it, e.g. `wake <app>` from the CLI. */
+  async wakeNow(entry: AppEntry, signal: AbortSignal): Promise<void> {
+    await this.ensureReady(entry, signal);
+  }
+
+  private async wake(entry: AppEntry): Promise<void> {
+    const { policy } = entry;
+    const { swarm, registry, readiness, metrics } = this.options;
+    const log = this.options.log.child({ app: policy.service });
+    const started = performance.now();
+    const deadline = Date.now() + policy.wakeTimeoutMs;
+    const timeout = AbortSignal.timeout(policy.wakeTimeoutMs);
+    let scaled = false;
+    const members = registry.groupMembers(policy.group);
+    const group = members.some((m) => m.policy.service === policy.service) ? members : [entry];
+
+    metrics.setState(policy.service, 'waking');
+    try {
+      // Failures of tasks that existed before this wake are old news, not this wake's failure.
+      const before = await swarm.listTasks(policy.serviceId);
+      const known = new Set(before.map((t) => t.id));
+
+      const results = await Promise.all(
+        group.map(async (member) => {
+          const target = member.policy.replicas;
+          const res = await swarm.scaleService(member.policy.service, target, {
+            onlyIf: (current) => (current.replicas ?? 0) < target,
+          });
+          if (res.changed) {
+            metrics.wakes.inc({ app: member.policy.service });
+            log.info({ service: member.policy.service, from: res.previousReplicas, to: target, version: res.version }, 'scaled up');
+          }
+          return { service: member.policy.service, changed: res.changed };
+        }),
+      );
+      scaled = results.some((r) => r.service === policy.service && r.changed);
+
+      let lastSeen = 'not checked yet';
+      for (;;) {
+        const tick = performance.now();
+        const check = await readiness.check(policy, known);
+        lastSeen = check.lastSeen;
+        if (check.ready.length > 0) {
+          this.ready.set(policy.service, { endpoints: check.ready, next: 0 });
+          const seconds = (performance.now() - started) / 1000;
+          if (scaled) metrics.wakeDuration.observe({ app: policy.service }, seconds);
+          metrics.setState(policy.service, 'awake');
+          log.info({ ms: Math.round(seconds * 1000), endpoints: check.ready.length, scaled }, 'app ready');
+          this.options.onWoken?.(policy.service, scaled);
+          return;
+        }
+        if (check.failure) throw new AppFailedError(policy.service, check.failure);
+        if (Date.now() >= deadline) throw new WakeTimeoutError(policy.service, policy.wakeTimeoutMs, lastSeen);
+        const wait = Math.max(0, this.options.probeIntervalMs - (performance.now() - tick));
+        await sleep(Math.min(wait, Math.max(0, deadline - Date.now())), timeout);
+      }
+    } catch (raw) {
+      const err = asActivatorError(raw, policy.service);
+      metrics.wakeFailures.inc({ app: policy.service, reason: err.code });
+      log.error({ err, code: err.code }, 'wake failed');
+      // Don't leave a half-woken app behind: it would crash-loop or sit unready forever.
+      if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') await this.scaleBack(group, log);
+      metrics.setState(policy.service, 'asleep');
+      throw err;
+    }
+  }
+
+  private async scaleBack(group: AppEntry[], log: Logger): Promise<void> {
+    await Promise.all(
+      group.map(async (member) => {
+        const { service, idleReplicas, replicas } = member.policy;
+        try {
+          const res = await this.options.swarm.scaleService(service, idleReplicas, {
+            onlyIf: (current) => (current.replicas ?? 0) === replicas,
+          });
+          if (res.changed) log.warn({ service, to: idleReplicas }, 'scaled back after failed wake');
+        } catch (err) {
+          log.error({ err, service }, 'scale-back after failed wake failed');
+        }
+      }),
+    );
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Waits for a shared promise, but lets one waiter leave early (client gone) without cancelling it. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
