@@ -22,6 +22,9 @@ export const LABELS = {
   probePath: `${LABEL_PREFIX}.probe.path`,
   probeStatus: `${LABEL_PREFIX}.probe.status`,
   traefikService: `${LABEL_PREFIX}.traefik-service`,
+  /** Written by the activator with each scale: when and why the app last woke or slept. */
+  stateSince: `${LABEL_PREFIX}.state.since`,
+  stateReason: `${LABEL_PREFIX}.state.reason`,
 } as const;
 
 export type LabelKey = (typeof LABELS)[keyof typeof LABELS];

@@ -90,7 +90,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const isWait = request.url === waitPath;
     if (!isWait && entry.policy.strategy === 'waiting-page' && request.method === 'GET' && wantsHtml(request)) {
       // Start the wake for this browser but answer at once; the page waits on <prefix>/wait.
-      coordinator.ensureReady(entry, AbortSignal.timeout(entry.policy.wakeTimeoutMs + 1000)).catch(() => undefined);
+      coordinator.ensureReady(entry, AbortSignal.timeout(entry.policy.wakeTimeoutMs + 1000), `browser request for ${request.headers.host}`).catch(() => undefined);
       reply
         .code(503)
         .header('retry-after', '2')
@@ -106,7 +106,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
       release();
     };
     reply.raw.once('close', onClose);
-    const endpoint = coordinator.ensureReady(entry, gone.signal);
+    const endpoint = coordinator.ensureReady(entry, gone.signal, `request for ${request.headers.host}`);
     endpoint.then(release, release);
     endpoint.catch(() => undefined); // awaited in the handler; avoid an unhandled rejection meanwhile
     request.routed = { entry, endpoint, cold: true, endTraffic: traffic.begin(service) };

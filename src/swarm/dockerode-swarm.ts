@@ -202,7 +202,8 @@ export class DockerodeSwarm implements SwarmClient {
         conflict = true;
         return null;
       }
-      return { ...raw.Spec, Mode: { Replicated: { Replicas: replicas } } };
+      const labels = options.labels ? { ...(raw.Spec.Labels ?? {}), ...options.labels } : raw.Spec.Labels;
+      return { ...raw.Spec, Labels: labels, Mode: { Replicated: { Replicas: replicas } } };
     });
     return { changed: written, version, previousReplicas: toServiceInfo(before).replicas, ...(conflict ? { conflict } : {}) };
   }

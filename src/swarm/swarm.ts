@@ -75,6 +75,8 @@ export interface ScaleOptions {
   expectedVersion?: number;
   /** Only scale when the current replicas pass this check (re-evaluated after each re-inspect). */
   onlyIf?: (current: ServiceInfo) => boolean;
+  /** Labels written in the same spec update (one update, one version bump). */
+  labels?: Record<string, string>;
 }
 
 export interface ContainerNetworkBytes {

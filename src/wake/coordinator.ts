@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
 import { AppFailedError, WakeTimeoutError, asActivatorError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { LABELS } from '../labels.js';
 import type { SwarmClient } from '../swarm/swarm.js';
 import type { Endpoint, ReadinessProbe } from './readiness.js';
 
@@ -63,13 +64,13 @@ export class WakeCoordinator {
   }
 
   /** Resolves with an endpoint that answered its probe; waits (bounded) for a wake if needed. */
-  async ensureReady(entry: AppEntry, signal: AbortSignal): Promise<Endpoint> {
+  async ensureReady(entry: AppEntry, signal: AbortSignal, reason = 'request'): Promise<Endpoint> {
     const service = entry.policy.service;
     const fast = this.endpointFor(service);
     if (fast) return fast;
     let wake = this.pending.get(service);
     if (!wake) {
-      wake = this.wake(entry).finally(() => this.pending.delete(service));
+      wake = this.wake(entry, reason).finally(() => this.pending.delete(service));
       this.pending.set(service, wake);
     }
     await abortable(wake, signal);
@@ -79,11 +80,11 @@ export class WakeCoordinator {
   }
 
   /** Starts (or joins) a wake without a request waiting on it, e.g. `wake <app>` from the CLI. */
-  async wakeNow(entry: AppEntry, signal: AbortSignal): Promise<void> {
-    await this.ensureReady(entry, signal);
+  async wakeNow(entry: AppEntry, signal: AbortSignal, reason: string): Promise<void> {
+    await this.ensureReady(entry, signal, reason);
   }
 
-  private async wake(entry: AppEntry): Promise<void> {
+  private async wake(entry: AppEntry, reason: string): Promise<void> {
     const { policy } = entry;
     const { swarm, registry, readiness, metrics } = this.options;
     const log = this.options.log.child({ app: policy.service });
@@ -105,6 +106,7 @@ export class WakeCoordinator {
           const target = member.policy.replicas;
           const res = await swarm.scaleService(member.policy.service, target, {
             onlyIf: (current) => (current.replicas ?? 0) < target,
+            labels: stateLabels(member.policy.service === policy.service ? `woken: ${reason}` : `woken with group ${policy.group}: ${reason}`),
           });
           if (res.changed) {
             metrics.wakes.inc({ app: member.policy.service });
@@ -139,19 +141,20 @@ export class WakeCoordinator {
       metrics.wakeFailures.inc({ app: policy.service, reason: err.code });
       log.error({ err, code: err.code }, 'wake failed');
       // Don't leave a half-woken app behind: it would crash-loop or sit unready forever.
-      if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') await this.scaleBack(group, log);
+      if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') await this.scaleBack(group, log, `wake failed: ${err.code}`);
       metrics.setState(policy.service, 'asleep');
       throw err;
     }
   }
 
-  private async scaleBack(group: AppEntry[], log: Logger): Promise<void> {
+  private async scaleBack(group: AppEntry[], log: Logger, reason: string): Promise<void> {
     await Promise.all(
       group.map(async (member) => {
         const { service, idleReplicas, replicas } = member.policy;
         try {
           const res = await this.options.swarm.scaleService(service, idleReplicas, {
             onlyIf: (current) => (current.replicas ?? 0) === replicas,
+            labels: stateLabels(reason),
           });
           if (res.changed) log.warn({ service, to: idleReplicas }, 'scaled back after failed wake');
         } catch (err) {
@@ -160,6 +163,10 @@ export class WakeCoordinator {
       }),
     );
   }
+}
+
+export function stateLabels(reason: string, at = new Date()): Record<string, string> {
+  return { [LABELS.stateSince]: at.toISOString(), [LABELS.stateReason]: reason.slice(0, 200) };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
