@@ -25,6 +25,9 @@ export const LABELS = {
   /** Written by the activator with each scale: when and why the app last woke or slept. */
   stateSince: `${LABEL_PREFIX}.state.since`,
   stateReason: `${LABEL_PREFIX}.state.reason`,
+  /** Written by `swarm-activator deploy` on every service of a stack: which app and environment it belongs to. */
+  deployApp: `${LABEL_PREFIX}.deploy.app`,
+  deployEnv: `${LABEL_PREFIX}.deploy.env`,
 } as const;
 
 export type LabelKey = (typeof LABELS)[keyof typeof LABELS];

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const metrics = new Metrics();
-  const swarm = createQueuedSwarm(new DockerodeSwarm({ dockerHost: config.dockerHost, log: log.child({ module: 'swarm' }) }), config.dockerConcurrency);
+  const swarm = createQueuedSwarm(new DockerodeSwarm({ dockerHost: config.dockerHost, log: log.child({ module: 'swarm' }) }), config.dockerConcurrency, metrics);
   const registry = new AppRegistry({
     swarm,
     defaults: {

@@ -1,0 +1,199 @@
+/**
+ * The wake path end to end on the real swarm: the activator runs as a Swarm service (as in
+ * production) and requests arrive as Traefik would send them (Host + X-Forwarded-*).
+ */
+import t from 'tap';
+import WebSocket from 'ws';
+import { startActivator, type RunningActivator } from '../helpers/activator.js';
+import { createApp, runId, serviceState, waitFor } from '../helpers/swarm.js';
+import { LABELS } from '../../src/labels.js';
+
+const run = runId('wake');
+let activator: RunningActivator;
+
+t.before(async () => {
+  activator = await startActivator({ name: `${run}-activator`, run, env: { ACTIVATOR_MAX_BODY: '64kb', ACTIVATOR_WAKE_TIMEOUT: '30s' } });
+});
+t.teardown(async () => {
+  if (t.passing()) return activator?.stop();
+  t.comment(await activator?.logs());
+  await activator?.stop();
+});
+
+interface Echo {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  body: string;
+  hostname: string;
+}
+
+const traefikHeaders = (host: string) => ({
+  host,
+  'x-forwarded-for': '203.0.113.7',
+  'x-forwarded-proto': 'https',
+  'x-forwarded-host': host,
+  'x-forwarded-port': '443',
+  'x-real-ip': '203.0.113.7',
+});
+
+t.test('a cold POST wakes the app and arrives with body, query and headers intact', async (t) => {
+  const app = await createApp({ name: `${run}-post`, run });
+  t.teardown(app.remove);
+  const before = await serviceState(app.name);
+  t.equal(before.replicas, 0, 'starts asleep');
+
+  const body = JSON.stringify({ hello: 'wörld', n: [1, 2, 3] });
+  const res = await fetch(`${activator.url}/submit/form?a=1&b=two`, {
+    method: 'POST',
+    headers: { ...traefikHeaders(app.host), 'content-type': 'application/json; charset=utf-8', 'x-custom': 'kept', cookie: 'sid=abc' },
+    body,
+  });
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('x-activator-cold-start'), 'true', 'marked as a cold start');
+  const echo = (await res.json()) as Echo;
+  t.equal(echo.method, 'POST');
+  t.equal(echo.path, '/submit/form');
+  t.same(echo.query, { a: '1', b: 'two' });
+  t.equal(echo.body, body, 'body byte-identical');
+  t.equal(echo.headers['content-type'], 'application/json; charset=utf-8');
+  t.equal(echo.headers['x-custom'], 'kept');
+  t.equal(echo.headers.cookie, 'sid=abc');
+  t.equal(echo.headers.host, app.host, 'Host is the public host, not the task address');
+  t.equal(echo.headers['x-forwarded-for'], '203.0.113.7', 'X-Forwarded-For as Traefik sent it');
+  t.equal(echo.headers['x-forwarded-proto'], 'https');
+  t.equal(echo.headers['x-forwarded-host'], app.host);
+
+  const after = await serviceState(app.name);
+  t.equal(after.replicas, 1, 'scaled to 1');
+  t.equal(after.labels[LABELS.stateReason]?.startsWith('woken: request for'), true, 'wake reason recorded in labels');
+
+  // Awake now: the fast path answers without touching Docker.
+  const callsBefore = await activator.metric('activator_docker_api_calls_total');
+  for (let i = 0; i < 20; i++) {
+    const r = await fetch(`${activator.url}/again?i=${i}`, { headers: traefikHeaders(app.host) });
+    t.equal(r.status, 200);
+    t.equal(r.headers.get('x-activator-cold-start'), null, 'hot requests are not marked cold');
+    await r.arrayBuffer();
+  }
+  const callsAfter = await activator.metric('activator_docker_api_calls_total');
+  t.equal(callsAfter, callsBefore, 'no Docker call on the fast path');
+});
+
+t.test('200 concurrent requests to a sleeping app: one scale-up, 200 answers', async (t) => {
+  const app = await createApp({ name: `${run}-burst`, run });
+  t.teardown(app.remove);
+  const before = await serviceState(app.name);
+  const results = await Promise.all(
+    Array.from({ length: 200 }, async (_, i) => {
+      const res = await fetch(`${activator.url}/item/${i}?i=${i}`, { headers: traefikHeaders(app.host) });
+      const echo = (await res.json()) as Echo;
+      return { status: res.status, path: echo.path, i: Number(echo.query.i) };
+    }),
+  );
+  t.equal(results.filter((r) => r.status === 200).length, 200, 'all 200 answered with 200');
+  t.ok(results.every((r) => r.path === `/item/${r.i}`), 'each answer is for its own request');
+  const after = await serviceState(app.name);
+  t.equal(after.replicas, 1);
+  t.equal(after.version - before.version, 1, 'exactly one service update (one scale-up)');
+  t.equal(await activator.metric('activator_wakes_total', { app: app.name }), 1, 'one wake counted');
+});
+
+t.test('never-healthy: 504 for every held request, and the service is back at 0', async (t) => {
+  const app = await createApp({ name: `${run}-never`, run, image: 'sa/never-healthy:dev', labels: { [LABELS.wakeTimeout]: '4s' } });
+  t.teardown(app.remove);
+  const started = Date.now();
+  const results = await Promise.all(
+    Array.from({ length: 5 }, async () => {
+      const res = await fetch(`${activator.url}/`, { headers: traefikHeaders(app.host) });
+      return { status: res.status, code: res.headers.get('x-activator-error'), body: (await res.json()) as { message: string } };
+    }),
+  );
+  const elapsed = Date.now() - started;
+  t.ok(results.every((r) => r.status === 504 && r.code === 'SA_WAKE_TIMEOUT'), 'all held requests got 504');
+  t.match(results[0]?.body.message, /not ready within 4000 ms/, 'message says what happened');
+  t.ok(elapsed >= 3900 && elapsed < 15_000, `answered after the wake timeout (${elapsed} ms)`);
+  const state = await serviceState(app.name);
+  t.equal(state.replicas, 0, 'scaled back to 0');
+  t.match(state.labels[LABELS.stateReason], /wake failed: SA_WAKE_TIMEOUT/);
+});
+
+t.test('crash on start: 502 naming the Swarm task error, not a hang', async (t) => {
+  const app = await createApp({ name: `${run}-crash`, run, image: 'sa/crash-on-start:dev' });
+  t.teardown(app.remove);
+  const started = Date.now();
+  const res = await fetch(`${activator.url}/`, { headers: { ...traefikHeaders(app.host), accept: 'application/json' } });
+  const body = (await res.json()) as { error: string; message: string };
+  t.equal(res.status, 502);
+  t.equal(body.error, 'SA_APP_FAILED');
+  t.match(body.message, /non-zero exit \(3\)/, 'names the task error');
+  t.ok(Date.now() - started < 15_000, 'fails fast, well before the wake timeout');
+  await waitFor('scale back to 0', async () => (await serviceState(app.name)).replicas === 0, 10_000);
+});
+
+t.test('missing image: 502 naming the error', async (t) => {
+  const app = await createApp({ name: `${run}-noimg`, run, image: 'sa/does-not-exist:dev' });
+  t.teardown(app.remove);
+  const res = await fetch(`${activator.url}/`, { headers: traefikHeaders(app.host) });
+  const body = (await res.json()) as { error: string; message: string };
+  t.equal(res.status, 502);
+  t.match(body.message, /No such image|does-not-exist/i);
+});
+
+t.test('unknown host: 404 and no Docker call', async (t) => {
+  const calls = await activator.metric('activator_docker_api_calls_total');
+  for (let i = 0; i < 50; i++) {
+    const res = await fetch(`${activator.url}/x`, { headers: traefikHeaders(`nobody-${i}.example.com`) });
+    t.equal(res.status, 404);
+    t.equal(res.headers.get('x-activator-error'), 'SA_UNKNOWN_HOST');
+    await res.arrayBuffer();
+  }
+  const html = await fetch(`${activator.url}/`, { headers: { host: 'nobody.example.com', accept: 'text/html' } });
+  t.equal(html.status, 404);
+  t.match(await html.text(), /<h1>404 Unknown host<\/h1>/, 'browsers get a page');
+  t.equal(await activator.metric('activator_docker_api_calls_total'), calls, 'Docker was not called');
+});
+
+t.test('oversized body: 413, the app is not woken and gets nothing', async (t) => {
+  const app = await createApp({ name: `${run}-big`, run });
+  t.teardown(app.remove);
+  const res = await fetch(`${activator.url}/upload`, { method: 'POST', headers: { ...traefikHeaders(app.host), 'content-type': 'application/octet-stream' }, body: Buffer.alloc(100 * 1024, 1) });
+  t.equal(res.status, 413);
+  t.equal(res.headers.get('x-activator-error'), 'SA_BODY_TOO_LARGE');
+  t.equal((await serviceState(app.name)).replicas, 0, 'still asleep');
+});
+
+t.test('a WebSocket through the activator wakes the app and echoes', async (t) => {
+  const app = await createApp({ name: `${run}-ws`, run });
+  t.teardown(app.remove);
+  const ws = new WebSocket(`ws://127.0.0.1:${activator.port}/chat?room=1`, { headers: { host: app.host } });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+  });
+  const replies: string[] = [];
+  ws.on('message', (data) => replies.push(String(data)));
+  for (const msg of ['one', 'two', 'three']) ws.send(msg);
+  await waitFor('3 echoes', async () => replies.length === 3, 5000, 20);
+  t.same(replies, ['one', 'two', 'three']);
+  t.equal(await activator.metric('activator_in_flight', { app: app.name }), 1, 'the open socket counts as activity');
+  ws.close();
+  await waitFor('socket closed', async () => (await activator.metric('activator_in_flight', { app: app.name })) === 0, 5000, 50);
+});
+
+t.test('a client that leaves while held frees its slot', async (t) => {
+  const app = await createApp({ name: `${run}-leave`, run, env: { STARTUP_DELAY_MS: '3000' } });
+  t.teardown(app.remove);
+  const controllers = Array.from({ length: 3 }, () => new AbortController());
+  const pending = controllers.map((c) => fetch(`${activator.url}/`, { headers: traefikHeaders(app.host), signal: c.signal }).catch((e: Error) => e));
+  await waitFor('3 held', async () => (await activator.metric('activator_held_requests', { app: app.name })) === 3, 5000, 20);
+  for (const c of controllers) c.abort();
+  await Promise.all(pending);
+  await waitFor('slots freed', async () => (await activator.metric('activator_held_requests', { app: app.name })) === 0, 5000, 20);
+  t.pass('held gauge back to 0 after the clients left');
+  // The wake itself carries on and a later request is served.
+  const res = await fetch(`${activator.url}/`, { headers: traefikHeaders(app.host) });
+  t.equal(res.status, 200);
+});

@@ -1,0 +1,112 @@
+/**
+ * Runs the activator the way production does: the swarm-activator:dev image as a Swarm service on
+ * the shared overlay network, Docker socket mounted, reached through host-mode published ports.
+ */
+import Docker from 'dockerode';
+import { DOCKER_HOST, SA_NETWORK, docker, freePort, removeService, serviceLogs, waitFor } from './swarm.js';
+
+export interface ActivatorOptions {
+  name: string;
+  /** Only services labelled sa.run=<run> are managed by this activator. */
+  run: string;
+  env?: Record<string, string>;
+  publishPort?: number;
+  adminPort?: number;
+  image?: string;
+}
+
+export interface RunningActivator {
+  name: string;
+  port: number;
+  adminPort: number;
+  url: string;
+  adminUrl: string;
+  logs(): Promise<string>;
+  /** Parsed JSON log lines. */
+  logLines(): Promise<Array<Record<string, unknown>>>;
+  metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+  stop(): Promise<void>;
+}
+
+export async function startActivator(opts: ActivatorOptions): Promise<RunningActivator> {
+  const port = opts.publishPort ?? (await freePort());
+  const adminPort = opts.adminPort ?? (await freePort());
+  const socketPath = new URL(DOCKER_HOST).pathname;
+  const env: Record<string, string> = {
+    ACTIVATOR_NETWORK: SA_NETWORK,
+    ACTIVATOR_SELECTOR: `sa.run=${opts.run}`,
+    ACTIVATOR_LOG_LEVEL: 'info',
+    ...opts.env,
+  };
+  await removeService(opts.name);
+  await docker.createService({
+    Name: opts.name,
+    Labels: { 'sa.test': '1', 'sa.run-activator': opts.run },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: opts.image ?? 'swarm-activator:dev',
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        Mounts: [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
+        StopGracePeriod: 5e9,
+      },
+      RestartPolicy: { Condition: 'none' },
+      Networks: [{ Target: SA_NETWORK }],
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    EndpointSpec: {
+      Ports: [
+        { Protocol: 'tcp', TargetPort: 8080, PublishedPort: port, PublishMode: 'host' },
+        { Protocol: 'tcp', TargetPort: 8081, PublishedPort: adminPort, PublishMode: 'host' },
+      ],
+    },
+  } as unknown as Docker.CreateServiceOptions);
+
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  try {
+    await waitFor('activator readiness', async () => (await fetch(`${adminUrl}/readyz`)).ok, 60_000, 100);
+  } catch (err) {
+    const logs = await serviceLogs(opts.name);
+    await removeService(opts.name);
+    throw new Error(`${(err as Error).message}\nactivator logs:\n${logs}`);
+  }
+
+  const logs = () => serviceLogs(opts.name, 2000);
+  return {
+    name: opts.name,
+    port,
+    adminPort,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl,
+    logs,
+    async logLines() {
+      return (await logs())
+        .split('\n')
+        .map((l) => {
+          const i = l.indexOf('{');
+          try {
+            return i >= 0 ? (JSON.parse(l.slice(i)) as Record<string, unknown>) : undefined;
+          } catch {
+            return undefined;
+          }
+        })
+        .filter((x): x is Record<string, unknown> => x !== undefined);
+    },
+    async metric(name, labels = {}) {
+      const text = await (await fetch(`${adminUrl}/metrics`)).text();
+      let total: number | undefined;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(name)) continue;
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const lbls = m[2] ?? '';
+        if (Object.entries(labels).every(([k, v]) => lbls.includes(`${k}="${v}"`))) total = (total ?? 0) + Number(m[3]);
+      }
+      return total;
+    },
+    async stop() {
+      await removeService(opts.name);
+      // Host-mode ports are only free once the task's container is gone.
+      await waitFor(`${opts.name} removal`, async () => (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${opts.name}`] } })).length === 0, 30_000, 200).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * Test access to the real local swarm started by scripts/swarm-up.sh (DOCKER_HOST and SA_NETWORK
+ * come from /var/tmp/swarm-activator/env, exported by scripts/test.sh).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import Docker from 'dockerode';
+import { dockerOptionsFromHost } from '../../src/swarm/dockerode-swarm.js';
+import { LABELS } from '../../src/labels.js';
+
+function envFromStateFile(): Record<string, string> {
+  const file = `${process.env.SA_STATE_DIR ?? '/var/tmp/swarm-activator'}/env`;
+  const out: Record<string, string> = {};
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
+      if (m) out[m[1] as string] = (m[2] as string).replace(/^'(.*)'$/, '$1');
+    }
+  } catch {
+    // not up: the tests will fail with a clear message from docker()
+  }
+  return out;
+}
+
+const stateEnv = envFromStateFile();
+export const DOCKER_HOST = process.env.DOCKER_HOST ?? stateEnv.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+export const SA_NETWORK = process.env.SA_NETWORK ?? stateEnv.SA_NETWORK ?? 'sa-net';
+export const REDIS_URL = process.env.REDIS_URL ?? stateEnv.REDIS_URL;
+export const docker = new Docker(dockerOptionsFromHost(DOCKER_HOST));
+
+/** A fresh id per test file: apps and activators of one file carry it, so files never collide. */
+export function runId(prefix = 't'): string {
+  return `${prefix}${randomBytes(3).toString('hex')}`;
+}
+
+/** A TCP port that is free on the host right now (for host-mode publishing). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '0.0.0.0', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface ServiceState {
+  id: string;
+  version: number;
+  replicas: number;
+  labels: Record<string, string>;
+}
+
+export async function serviceState(name: string): Promise<ServiceState> {
+  const s = (await docker.getService(name).inspect()) as { ID: string; Version: { Index: number }; Spec: { Labels?: Record<string, string>; Mode: { Replicated?: { Replicas?: number } } } };
+  return { id: s.ID, version: s.Version.Index, replicas: s.Spec.Mode.Replicated?.Replicas ?? 0, labels: s.Spec.Labels ?? {} };
+}
+
+export async function runningTasks(name: string): Promise<Array<{ id: string; ip: string | undefined; containerId: string | undefined }>> {
+  const tasks = (await docker.listTasks({ filters: { service: [name], 'desired-state': ['running'] } })) as Array<{
+    ID: string;
+    Status: { State: string; ContainerStatus?: { ContainerID?: string } };
+    NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
+  }>;
+  return tasks
+    .filter((t) => t.Status.State === 'running')
+    .map((t) => ({
+      id: t.ID,
+      ip: t.NetworksAttachments?.find((a) => a.Network.Spec.Name === SA_NETWORK)?.Addresses[0]?.split('/')[0],
+      containerId: t.Status.ContainerStatus?.ContainerID,
+    }));
+}
+
+export interface AppOptions {
+  /** Service name; must be unique (include the run id). */
+  name: string;
+  run: string;
+  image?: string;
+  host?: string;
+  replicas?: number;
+  env?: Record<string, string>;
+  labels?: Record<string, string>;
+  /** Host-mode published port for direct access from the host (optional). */
+  publishPort?: number;
+  /** Override the image's HEALTHCHECK interval (ms), or disable it with 0. */
+  healthIntervalMs?: number;
+}
+
+export interface TestApp {
+  name: string;
+  host: string;
+  remove(): Promise<void>;
+}
+
+/** Creates an activator-managed service (asleep unless replicas given) on the shared network. */
+export async function createApp(opts: AppOptions): Promise<TestApp> {
+  const host = opts.host ?? `${opts.name}.test.local`;
+  const labels: Record<string, string> = {
+    'sa.test': '1',
+    'sa.run': opts.run,
+    [LABELS.enable]: 'true',
+    [LABELS.hosts]: host,
+    [LABELS.port]: '80',
+    ...opts.labels,
+  };
+  const health =
+    opts.healthIntervalMs === undefined
+      ? undefined
+      : opts.healthIntervalMs === 0
+        ? { Test: ['NONE'] }
+        : { Test: ['CMD', '/healthcheck'], Interval: opts.healthIntervalMs * 1e6, Timeout: 2e9, Retries: 3 };
+  await docker.createService({
+    Name: opts.name,
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: opts.image ?? 'sa/sample-app:dev',
+        Env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        StopGracePeriod: 2e9,
+        ...(health ? { HealthCheck: health } : {}),
+      },
+      RestartPolicy: { Condition: 'any', Delay: 500e6 },
+      Networks: [{ Target: SA_NETWORK }],
+    },
+    Mode: { Replicated: { Replicas: opts.replicas ?? 0 } },
+    ...(opts.publishPort ? { EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: opts.publishPort, PublishMode: 'host' }] } } : {}),
+  } as unknown as Docker.CreateServiceOptions);
+  return {
+    name: opts.name,
+    host,
+    remove: () => removeService(opts.name),
+  };
+}
+
+export async function removeService(name: string): Promise<void> {
+  try {
+    await docker.getService(name).remove();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+  }
+}
+
+/** The service's container logs (all tasks), for failure messages. */
+export async function serviceLogs(name: string, tail = 200): Promise<string> {
+  try {
+    const buf = (await docker.getService(name).logs({ stdout: true, stderr: true, tail, follow: false } as never)) as unknown as Buffer;
+    return demux(buf);
+  } catch (err) {
+    return `(no logs: ${(err as Error).message})`;
+  }
+}
+
+/** Docker's multiplexed log stream → text. */
+function demux(buf: Buffer): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const len = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + len).toString('utf8'));
+    i += 8 + len;
+  }
+  return out.length > 0 ? out.join('') : buf.toString('utf8');
+}

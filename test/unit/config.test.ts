@@ -1,0 +1,56 @@
+import t from 'tap';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+t.test('defaults', async (t) => {
+  const c = loadConfig({});
+  t.equal(c.port, 8080);
+  t.equal(c.adminPort, 8081);
+  t.equal(c.strategy, 'blocking');
+  t.equal(c.wakeTimeoutMs, 60_000);
+  t.equal(c.probeIntervalMs, 20, 'probes at most every 25 ms while waking');
+  t.equal(c.maxBodyBytes, 10 * 1024 * 1024);
+  t.equal(c.dockerHost, 'unix:///var/run/docker.sock');
+  t.ok(Object.isFrozen(c));
+});
+
+t.test('values from the environment', async (t) => {
+  const c = loadConfig({
+    DOCKER_HOST: 'tcp://10.0.0.1:2375',
+    ACTIVATOR_MAX_BODY: '512kb',
+    ACTIVATOR_WAKE_TIMEOUT: '2m',
+    ACTIVATOR_SELECTOR: 'team=web',
+    ACTIVATOR_STRATEGY: 'waiting-page',
+    ACTIVATOR_MONITOR_USER_AGENTS: 'UptimeRobot|Pingdom',
+  });
+  t.equal(c.dockerHost, 'tcp://10.0.0.1:2375');
+  t.equal(c.maxBodyBytes, 512 * 1024);
+  t.equal(c.wakeTimeoutMs, 120_000);
+  t.same(c.selector, { key: 'team', value: 'web' });
+  t.equal(c.strategy, 'waiting-page');
+  t.ok(c.monitorUserAgents?.test('Mozilla/5.0 (compatible; UptimeRobot/2.0)'));
+});
+
+t.test('a bad value names its key', async (t) => {
+  const bad: Array<[Record<string, string>, string]> = [
+    [{ ACTIVATOR_PORT: 'eighty' }, 'ACTIVATOR_PORT'],
+    [{ ACTIVATOR_WAKE_TIMEOUT: '5 minutes' }, 'ACTIVATOR_WAKE_TIMEOUT'],
+    [{ ACTIVATOR_MAX_BODY: 'lots' }, 'ACTIVATOR_MAX_BODY'],
+    [{ ACTIVATOR_STRATEGY: 'lazy' }, 'ACTIVATOR_STRATEGY'],
+    [{ ACTIVATOR_REDIS_URL: 'localhost:6379' }, 'ACTIVATOR_REDIS_URL'],
+    [{ ACTIVATOR_SELECTOR: 'novalue' }, 'ACTIVATOR_SELECTOR'],
+    [{ ACTIVATOR_DOCKER_HOST: '/var/run/docker.sock' }, 'ACTIVATOR_DOCKER_HOST'],
+    [{ ACTIVATOR_LOG_LEVEL: 'loud' }, 'ACTIVATOR_LOG_LEVEL'],
+    [{ ACTIVATOR_MONITOR_USER_AGENTS: '(' }, 'ACTIVATOR_MONITOR_USER_AGENTS'],
+  ];
+  for (const [env, key] of bad) {
+    let caught: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      caught = err;
+    }
+    t.ok(caught instanceof ConfigError, `${key}: a ConfigError`);
+    t.equal((caught as ConfigError).key, key);
+    t.ok((caught as Error).message.startsWith(`${key}: `), `message names ${key}: ${(caught as Error).message}`);
+  }
+});

@@ -1,0 +1,109 @@
+import t from 'tap';
+import { LABELS, parsePolicy, parseStatusRanges, statusAccepted, type PolicyDefaults } from '../../src/labels.js';
+
+const defaults: PolicyDefaults = { strategy: 'blocking', wakeTimeoutMs: 60_000, idleTimeoutMs: 1_800_000, minAwakeMs: 60_000, network: 'traefik-public' };
+
+// The label set of shared/seed-labels.txt, plus our opt-in.
+const seed: Record<string, string> = {
+  'traefik.http.routers.vistacredit-web-develop-http.entrypoints': 'http',
+  'traefik.http.services.vistacredit-web-develop.loadbalancer.server.port': '80',
+  'traefik.http.routers.vistacredit-web-develop-http.middlewares': 'non-www-redirect-secure',
+  'traefik.http.routers.vistacredit-web-develop-https.middlewares': 'non-www-redirect-secure',
+  'traefik.http.routers.vistacredit-web-develop-https.entrypoints': 'https',
+  'traefik.http.routers.vistacredit-web-develop-https.tls': 'true',
+  'traefik.http.routers.vistacredit-web-develop-https.tls.certresolver': 'le',
+  'traefik.http.routers.vistacredit-web-develop-http.rule': 'Host(`vista.doc.endevel.cz`)',
+  'traefik.http.routers.vistacredit-web-develop-https.rule': 'Host(`vista.doc.endevel.cz`)',
+  [LABELS.enable]: 'true',
+};
+
+const svc = (labels: Record<string, string>) => ({ id: 'id1', name: 'vistacredit_web', labels });
+
+t.test('the seed deployment: host, port and Traefik service come from its Traefik labels', async (t) => {
+  const r = parsePolicy(svc(seed), defaults);
+  t.ok(r.ok);
+  if (!r.ok) return;
+  t.same(r.policy.hosts, ['vista.doc.endevel.cz']);
+  t.equal(r.policy.port, 80);
+  t.equal(r.policy.network, 'traefik-public', 'config default network');
+  t.same(r.policy.traefikServices, ['vistacredit-web-develop']);
+  t.equal(r.policy.replicas, 1);
+  t.equal(r.policy.group, 'vistacredit_web', 'a service is its own group by default');
+  t.equal(r.policy.strategy, 'blocking');
+  t.equal(r.policy.idleTimeoutMs, 1_800_000);
+  t.equal(r.policy.http, true);
+});
+
+t.test('activator labels override Traefik-derived values', async (t) => {
+  const r = parsePolicy(
+    svc({
+      ...seed,
+      [LABELS.hosts]: 'A.example.com, b.example.com',
+      [LABELS.port]: '8000',
+      [LABELS.replicas]: '2',
+      [LABELS.group]: 'vista',
+      [LABELS.strategy]: 'waiting-page',
+      [LABELS.idleTimeout]: '10m',
+      [LABELS.wakeTimeout]: '90s',
+      [LABELS.probePath]: '/health',
+      [LABELS.probeStatus]: '200-299',
+      'traefik.swarm.network': 'app-net',
+    }),
+    defaults,
+  );
+  t.ok(r.ok);
+  if (!r.ok) return;
+  t.same(r.policy.hosts, ['a.example.com', 'b.example.com']);
+  t.equal(r.policy.port, 8000);
+  t.equal(r.policy.replicas, 2);
+  t.equal(r.policy.group, 'vista');
+  t.equal(r.policy.strategy, 'waiting-page');
+  t.equal(r.policy.idleTimeoutMs, 600_000);
+  t.equal(r.policy.wakeTimeoutMs, 90_000);
+  t.equal(r.policy.network, 'app-net', 'traefik.swarm.network wins over the default');
+  t.same(r.policy.probe, { path: '/health', statuses: [{ from: 200, to: 299 }] });
+});
+
+t.test('broken labels are reported with the label that caused them', async (t) => {
+  const cases: Array<[string, Record<string, string>, RegExp, string]> = [
+    ['bad duration', { ...seed, [LABELS.idleTimeout]: '10 minutes' }, /invalid duration/, LABELS.idleTimeout],
+    ['zero wake timeout', { ...seed, [LABELS.wakeTimeout]: '0s' }, /longer than 0/, LABELS.wakeTimeout],
+    ['no port', { [LABELS.enable]: 'true', [LABELS.hosts]: 'a.example.com' }, /no port/, LABELS.port],
+    ['no host', { [LABELS.enable]: 'true', [LABELS.port]: '80' }, /no host/, LABELS.hosts],
+    ['bad host', { ...seed, [LABELS.hosts]: 'bad_host!.example.com' }, /not a valid host name/, LABELS.hosts],
+    ['port out of range', { ...seed, [LABELS.port]: '70000' }, /outside 1\.\.65535/, LABELS.port],
+    ['bad strategy', { ...seed, [LABELS.strategy]: 'lazy' }, /not one of blocking, waiting-page/, LABELS.strategy],
+    ['bad replicas', { ...seed, [LABELS.replicas]: 'two' }, /not a whole number/, LABELS.replicas],
+    ['bad probe path', { ...seed, [LABELS.probePath]: 'health' }, /must start with \//, LABELS.probePath],
+    ['bad probe status', { ...seed, [LABELS.probeStatus]: '2xx' }, /invalid status/, LABELS.probeStatus],
+    [
+      'two Traefik ports',
+      { ...seed, 'traefik.http.services.other.loadbalancer.server.port': '8080' },
+      /several ports/,
+      LABELS.port,
+    ],
+  ];
+  for (const [name, labels, message, label] of cases) {
+    const r = parsePolicy(svc(labels), defaults);
+    t.notOk(r.ok, `${name}: rejected`);
+    if (r.ok) continue;
+    t.ok(r.errors.some((e) => e.label === label && message.test(e.message)), `${name}: names ${label} (${JSON.stringify(r.errors)})`);
+  }
+});
+
+t.test('a group member with neither host nor port is a worker', async (t) => {
+  const r = parsePolicy(svc({ [LABELS.enable]: 'true', [LABELS.group]: 'shop-pr-42' }), defaults);
+  t.ok(r.ok);
+  if (!r.ok) return;
+  t.equal(r.policy.http, false);
+  t.same(r.policy.hosts, []);
+  t.equal(r.policy.group, 'shop-pr-42');
+});
+
+t.test('status ranges', async (t) => {
+  t.same(parseStatusRanges('<500'), [{ from: 100, to: 499 }]);
+  t.same(parseStatusRanges('200-399, 404'), [{ from: 200, to: 399 }, { from: 404, to: 404 }]);
+  t.throws(() => parseStatusRanges('399-200'), /invalid status range/);
+  t.ok(statusAccepted(404, parseStatusRanges('<500')));
+  t.notOk(statusAccepted(503, parseStatusRanges('<500')));
+});
