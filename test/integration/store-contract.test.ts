@@ -1,0 +1,122 @@
+// One contract, two stores: the embedded MemoryStore and the RedisStore on a real redis-server
+// (REDIS_URL, as written by scripts/redis-up.sh: redis://127.0.0.1:16379). Each Redis run uses a
+// fresh key prefix and deletes its keys afterwards.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { RedisStore } from '../../src/store/redis-store.js';
+import type { Store } from '../../src/store/store.js';
+
+interface Fixture {
+  /** Two handles on the same shared state (two activator replicas); the same object for memory. */
+  pair(): { a: Store; b: Store };
+}
+
+const redisUrl = process.env.REDIS_URL;
+
+type Teardown = { teardown(fn: () => unknown): void };
+
+const fixtures: Array<[string, (t: Teardown) => Fixture | undefined]> = [
+  ['MemoryStore', () => ({ pair: () => { const s = new MemoryStore(); return { a: s, b: s }; } })],
+  [
+    'RedisStore',
+    (tt) => {
+      if (!redisUrl) return undefined;
+      const prefix = `sa-test:${randomUUID()}:`;
+      const made: Store[] = [];
+      tt.teardown(async () => {
+        for (const s of made) await s.close();
+        const raw = new Redis(redisUrl);
+        const keys = await raw.keys(`${prefix}*`);
+        if (keys.length > 0) await raw.del(...keys);
+        await raw.quit();
+      });
+      return {
+        pair: () => {
+          const a = new RedisStore({ url: redisUrl, prefix });
+          const b = new RedisStore({ url: redisUrl, prefix });
+          made.push(a, b);
+          return { a, b };
+        },
+      };
+    },
+  ],
+];
+
+for (const [name, make] of fixtures) {
+  const skip = name === 'RedisStore' && !redisUrl ? 'REDIS_URL is not set: run scripts/redis-up.sh and source /var/tmp/swarm-activator/env' : false;
+  t.test(name, { skip }, async (t) => {
+    const fx = make(t);
+    if (!fx) return;
+
+    t.test('unknown app has no activity and an empty record', async (t) => {
+      const { a } = fx.pair();
+      t.equal(await a.lastActivity('nobody'), undefined);
+      t.same(await a.getRecord('nobody'), {});
+    });
+
+    t.test('touch keeps the maximum, per app', async (t) => {
+      const { a } = fx.pair();
+      await a.touch('app1', 1_700_000_000_100);
+      await a.touch('app1', 1_700_000_000_050);
+      t.equal(await a.lastActivity('app1'), 1_700_000_000_100, 'an older touch does not go back');
+      await a.touch('app1', 1_700_000_000_200);
+      t.equal(await a.lastActivity('app1'), 1_700_000_000_200);
+      t.equal(await a.lastActivity('app2'), undefined, 'other apps are untouched');
+    });
+
+    t.test('concurrent touches from two replicas end at the maximum', async (t) => {
+      const { a, b } = fx.pair();
+      const times = Array.from({ length: 60 }, (_, i) => 1_700_000_000_000 + ((i * 7919) % 1000));
+      await Promise.all(times.map((at, i) => (i % 2 ? a : b).touch('busy', at)));
+      t.equal(await a.lastActivity('busy'), Math.max(...times));
+      t.equal(await b.lastActivity('busy'), Math.max(...times), 'both replicas read the same value');
+    });
+
+    t.test('a lock has one holder; unlock needs its token', async (t) => {
+      const { a, b } = fx.pair();
+      const token = await a.tryLock('scale-down:x', 10_000);
+      t.type(token, 'string');
+      t.equal(await b.tryLock('scale-down:x', 10_000), null, 'a second replica cannot take it');
+      t.equal(await b.unlock('scale-down:x', 'not-the-token'), false, 'a wrong token does not unlock');
+      t.equal(await b.tryLock('scale-down:x', 10_000), null, 'still held after the wrong unlock');
+      t.equal(await a.unlock('scale-down:x', token as string), true);
+      t.equal(await a.unlock('scale-down:x', token as string), false, 'unlocking twice is a no-op');
+      const again = await b.tryLock('scale-down:x', 10_000);
+      t.type(again, 'string', 'free again after unlock');
+      t.not(again, token, 'every lock gets a new token');
+      t.ok(await b.unlock('scale-down:x', again as string));
+    });
+
+    t.test('of many concurrent tryLock calls exactly one wins', async (t) => {
+      const { a, b } = fx.pair();
+      const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).tryLock('race', 10_000)));
+      t.equal(tokens.filter((x) => x !== null).length, 1);
+    });
+
+    t.test('a lock expires after its TTL, and a stale token cannot release the new holder', async (t) => {
+      const { a, b } = fx.pair();
+      const first = await a.tryLock('ttl', 100);
+      t.type(first, 'string');
+      await sleep(250);
+      const second = await b.tryLock('ttl', 10_000);
+      t.type(second, 'string', 'taken again once expired');
+      t.equal(await a.unlock('ttl', first as string), false, 'the expired holder cannot unlock');
+      t.equal(await a.tryLock('ttl', 10_000), null, 'the new holder still has it');
+      t.ok(await b.unlock('ttl', second as string));
+    });
+
+    t.test('records merge their fields', async (t) => {
+      const { a, b } = fx.pair();
+      await a.setRecord('rec', { wokenAt: 1000 });
+      await b.setRecord('rec', { lastScaleDown: { at: 2000, reason: 'idle for 30s' } });
+      t.same(await a.getRecord('rec'), { wokenAt: 1000, lastScaleDown: { at: 2000, reason: 'idle for 30s' } });
+      await a.setRecord('rec', { wokenAt: 3000 });
+      t.same(await b.getRecord('rec'), { wokenAt: 3000, lastScaleDown: { at: 2000, reason: 'idle for 30s' } });
+      await a.setRecord('rec', {});
+      t.same(await b.getRecord('rec'), { wokenAt: 3000, lastScaleDown: { at: 2000, reason: 'idle for 30s' } }, 'an empty patch changes nothing');
+    });
+  });
+}
