@@ -1,0 +1,119 @@
+# shellcheck shell=bash
+# Shared helpers and constants for the swarm scripts. Source it, don't run it:
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Environment knobs:
+#   SA_STATE_DIR   state dir for the private dockerd, redis, env file (default /var/tmp/swarm-activator)
+#   SA_NETWORK     attachable overlay network for tests/demo (default sa-net)
+#   DOCKER_HOST    if set (and not our own socket), use that engine and never start/stop a dockerd
+#   SA_REDIS_PORT  port for the scripts' redis-server (default 16379)
+#   FORCE=1        rebuild images even if their input hash is unchanged
+
+SA_LOG_PREFIX="${SA_LOG_PREFIX:-swarm}"
+SA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SA_STATE_DIR="${SA_STATE_DIR:-/var/tmp/swarm-activator}"
+SA_STATE_DIR="${SA_STATE_DIR%/}"
+SA_NETWORK="${SA_NETWORK:-sa-net}"
+SA_REDIS_PORT="${SA_REDIS_PORT:-16379}"
+SA_SOCK="$SA_STATE_DIR/docker.sock"
+SA_OWN_DOCKER_HOST="unix://$SA_SOCK"
+SA_ENV_FILE="$SA_STATE_DIR/env"
+export SA_STATE_DIR SA_NETWORK SA_REDIS_PORT
+
+case "$SA_STATE_DIR" in
+  /*/*) ;;
+  *) echo "swarm: refusing SA_STATE_DIR='$SA_STATE_DIR' (must be an absolute path at least two levels deep)" >&2; exit 2 ;;
+esac
+
+# External engine: DOCKER_HOST given by the caller and pointing somewhere other than our socket.
+# (Our own env file exports DOCKER_HOST=unix://$SA_SOCK, so sourcing it must not flip us to external.)
+if [[ -n "${DOCKER_HOST:-}" && "$DOCKER_HOST" != "$SA_OWN_DOCKER_HOST" ]]; then
+  SA_EXTERNAL_ENGINE=1
+else
+  SA_EXTERNAL_ENGINE=0
+  DOCKER_HOST="$SA_OWN_DOCKER_HOST"
+fi
+export DOCKER_HOST
+
+sa_log() { echo "$SA_LOG_PREFIX: $*"; }
+sa_die() { echo "$SA_LOG_PREFIX: ERROR: $*" >&2; exit 1; }
+
+# Run as root, or through sudo when available.
+sa_root() {
+  if [[ $EUID -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi
+}
+
+# sa_apt_ensure CMD:PKG ... — apt-get install the packages whose command is missing.
+# A CMD that starts with / is tested as a file path instead of a command name.
+SA_APT_UPDATED="${SA_APT_UPDATED:-0}"
+sa_apt_ensure() {
+  local spec cmd pkg missing=()
+  for spec in "$@"; do
+    cmd="${spec%%:*}" pkg="${spec#*:}"
+    if [[ "$cmd" == /* ]]; then [[ -e "$cmd" ]] && continue
+    else command -v "$cmd" >/dev/null 2>&1 && continue; fi
+    missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  sa_log "installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  if [[ "$SA_APT_UPDATED" != 1 ]]; then
+    sa_root apt-get update -qq
+    SA_APT_UPDATED=1
+  fi
+  sa_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Is the engine at $DOCKER_HOST answering?
+sa_docker_ok() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# sa_env_set KEY VALUE — set `export KEY=VALUE` in $SA_ENV_FILE (replacing an older line).
+sa_env_set() {
+  local key="$1" val="$2" tmp
+  mkdir -p "$SA_STATE_DIR"
+  tmp="$(mktemp "$SA_STATE_DIR/.env.XXXXXX")"
+  if [[ -f "$SA_ENV_FILE" ]]; then grep -v "^export $key=" "$SA_ENV_FILE" >"$tmp" || true; fi
+  printf 'export %s=%q\n' "$key" "$val" >>"$tmp"
+  mv -f "$tmp" "$SA_ENV_FILE"
+}
+
+# Write the docker part of the env file.
+sa_write_env() {
+  sa_env_set SA_STATE_DIR "$SA_STATE_DIR"
+  sa_env_set DOCKER_HOST "$DOCKER_HOST"
+  sa_env_set SA_NETWORK "$SA_NETWORK"
+}
+
+# sa_lock FILE — hold an exclusive lock on FILE until the script exits (serialises concurrent runs).
+sa_lock() {
+  mkdir -p "$(dirname "$1")"
+  exec 9>"$1"
+  if ! flock -n 9; then
+    sa_log "waiting for another run holding $1"
+    flock -w "${SA_LOCK_TIMEOUT:-600}" 9 || sa_die "timed out waiting for $1"
+  fi
+}
+
+# Milliseconds since the epoch, and a "1.23s" formatter for elapsed time since a start value.
+sa_now_ms() { local t="${EPOCHREALTIME/[.,]/}"; echo "${t:0:-3}"; }
+sa_since() { local d=$(( $(sa_now_ms) - $1 )); printf '%d.%02ds' $((d / 1000)) $((d % 1000 / 10)); }
+
+# Pids of processes whose command line mentions WORD (exact substring), e.g. our exec-root.
+sa_pids_mentioning() {
+  local word="$1" p cmd
+  for p in /proc/[0-9]*; do
+    cmd="$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" || continue
+    [[ "$cmd" == *"$word"* ]] && echo "${p#/proc/}"
+  done
+  return 0
+}
+
+# sa_wait_gone PID SECONDS — wait until PID exits; returns 1 on timeout.
+sa_wait_gone() {
+  local pid="$1" i
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Bring up a single-node Docker swarm for tests and the demo (idempotent).
+#  - starts a private dockerd under $SA_STATE_DIR (unless DOCKER_HOST points at another engine)
+#  - swarm init, attachable overlay network $SA_NETWORK
+#  - builds the local images (scripts/build-images.sh)
+#  - writes $SA_STATE_DIR/env (source it to get DOCKER_HOST and SA_NETWORK)
+set -euo pipefail
+SA_LOG_PREFIX=swarm
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+t0=$(sa_now_ms)
+sa_lock "$SA_STATE_DIR.lock"
+mkdir -p "$SA_STATE_DIR"
+
+start_dockerd() {
+  sa_apt_ensure dockerd:docker.io
+  command -v docker >/dev/null || sa_apt_ensure docker:docker.io
+
+  local pidfile="$SA_STATE_DIR/docker.pid" log="$SA_STATE_DIR/dockerd.log" pid
+  # A dockerd of ours that is alive but not answering (yet): wait for it rather than start another.
+  pid="$(cat "$pidfile" 2>/dev/null || cat "$SA_STATE_DIR/dockerd.started" 2>/dev/null || true)"
+  local cmdline=""
+  [[ -n "$pid" ]] && cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+  if [[ "$cmdline" == *"--host $SA_OWN_DOCKER_HOST"* ]]; then
+    sa_log "dockerd (pid $pid) running but not answering yet; waiting"
+  else
+    rm -f "$pidfile" "$SA_SOCK"
+    mkdir -p "$SA_STATE_DIR/data" "$SA_STATE_DIR/exec"
+    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid nohup dockerd \
+      --data-root "$SA_STATE_DIR/data" \
+      --exec-root "$SA_STATE_DIR/exec" \
+      --host "$SA_OWN_DOCKER_HOST" \
+      --pidfile "$pidfile" \
+      >"$log" 2>&1 </dev/null 9>&- &   # 9>&-: don't hand our lock fd to the daemon
+    pid=$!
+    echo "$pid" >"$SA_STATE_DIR/dockerd.started"
+    sa_log "started dockerd (pid $pid), log $log"
+  fi
+
+  local deadline=$((SECONDS + ${SA_DOCKERD_TIMEOUT:-30}))
+  until sa_docker_ok; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "swarm: ERROR: dockerd (pid $pid) exited; last lines of $log:" >&2
+      tail -n 30 "$log" >&2 || true
+      exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "swarm: ERROR: dockerd did not answer on $DOCKER_HOST within ${SA_DOCKERD_TIMEOUT:-30}s; last lines of $log:" >&2
+      tail -n 30 "$log" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+  sa_log "dockerd answering at $DOCKER_HOST after $(sa_since "$t0")"
+}
+
+if [[ "$SA_EXTERNAL_ENGINE" == 1 ]]; then
+  command -v docker >/dev/null || sa_apt_ensure docker:docker.io
+  sa_docker_ok || sa_die "DOCKER_HOST=$DOCKER_HOST was given but no engine answers there"
+  sa_log "using external engine at $DOCKER_HOST (not starting dockerd)"
+  echo "external $DOCKER_HOST" >"$SA_STATE_DIR/engine"
+elif sa_docker_ok; then
+  sa_log "dockerd already running at $DOCKER_HOST"
+else
+  start_dockerd
+fi
+
+# --- swarm ---------------------------------------------------------------------------------------
+state="$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}')"
+case "$state" in
+  "active true") sa_log "swarm already initialised (this node is a manager)" ;;
+  "active false") sa_die "engine at $DOCKER_HOST is a swarm worker, not a manager" ;;
+  inactive*)
+    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+    sa_log "swarm initialised (advertise 127.0.0.1)"
+    ;;
+  *) sa_die "unexpected swarm state '$state' on $DOCKER_HOST (locked or pending?)" ;;
+esac
+
+# --- network -------------------------------------------------------------------------------------
+if net="$(docker network inspect --format '{{.Driver}} {{.Attachable}}' "$SA_NETWORK" 2>/dev/null)"; then
+  [[ "$net" == "overlay true" ]] || sa_die "network $SA_NETWORK exists but is '$net', expected an attachable overlay"
+  sa_log "network $SA_NETWORK already exists"
+else
+  docker network create --driver overlay --attachable --label sa.managed-by=scripts "$SA_NETWORK" >/dev/null
+  sa_log "network $SA_NETWORK created (overlay, attachable)"
+fi
+
+sa_write_env
+sa_log "env written to $SA_ENV_FILE"
+
+# --- images --------------------------------------------------------------------------------------
+bash "$SA_ROOT/scripts/build-images.sh"
+
+sa_log "up in $(sa_since "$t0") — source $SA_ENV_FILE"
