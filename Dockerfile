@@ -1,11 +1,13 @@
-# swarm-activator:dev — built offline by scripts/build-images.sh.
-# Context: build/image/ (package.json, package-lock.json, dist/, production node_modules),
-# prepared by that script; BASE is the node image made from the host's node (local/node-base:20).
+# swarm-activator:dev — built offline by scripts/build-images.sh, with build/image/ as the context:
+#   package.json, package-lock.json, dist/, and node_modules.tar (production-only node_modules from
+#   `npm ci --omit=dev --ignore-scripts`, packed as one tar that ADD unpacks: much faster to send
+#   than thousands of small files, and its layer stays cached until package-lock.json changes).
+# BASE is the node image made from the host's node (local/node-base:20).
 ARG BASE=local/node-base:20
 FROM ${BASE}
 WORKDIR /app
 COPY package.json package-lock.json /app/
-COPY node_modules /app/node_modules
+ADD node_modules.tar /app/
 COPY dist /app/dist
 ENV NODE_ENV=production
 EXPOSE 8080
