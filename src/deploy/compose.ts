@@ -132,10 +132,3 @@ export function attachNetwork(service: JsonMap, network: string): void {
     if (!Object.hasOwn(nets, network)) nets[network] = null;
   }
 }
-
-export function serviceNetworkNames(service: JsonMap): string[] | undefined {
-  const nets = service.networks;
-  if (Array.isArray(nets)) return nets.map(String);
-  if (isMap(nets)) return Object.keys(nets);
-  return undefined;
-}

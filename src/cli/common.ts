@@ -1,0 +1,120 @@
+/** What every command shares: output (people / --json), Docker clients, durations, errors → exit codes. */
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { parseDuration } from '../duration.js';
+import { createDockerCli, type DockerCli } from '../deploy/docker-cli.js';
+import { DeployError, EXIT, InvalidInputError } from '../deploy/errors.js';
+import { DockerodeStackEngine } from '../deploy/stack-engine.js';
+import { SwarmUnavailableError, type SwarmClient } from '../swarm/swarm.js';
+
+export interface CommonOptions {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** stdout carries the result (text or JSON); stderr carries progress and warnings. */
+export interface Output {
+  json: boolean;
+  progress(line: string): void;
+  warn(line: string): void;
+  result(human: string, json: unknown): void;
+}
+
+export interface Streams {
+  stdout: { write(chunk: string): unknown };
+  stderr: { write(chunk: string): unknown };
+}
+
+export function createOutput(options: CommonOptions, streams: Streams = process): Output {
+  const json = options.json === true;
+  return {
+    json,
+    progress(line) {
+      if (!options.quiet) streams.stderr.write(`  ${line}\n`);
+    },
+    warn(line) {
+      streams.stderr.write(`warning: ${line}\n`);
+    },
+    result(human, value) {
+      streams.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human.endsWith('\n') ? human : `${human}\n`);
+    },
+  };
+}
+
+export interface DockerDeps {
+  dockerHost: string;
+  engine: DockerodeStackEngine;
+  swarm: SwarmClient;
+  cli: DockerCli;
+}
+
+export function dockerHostFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const host = env.DOCKER_HOST?.trim() || 'unix:///var/run/docker.sock';
+  if (!/^(unix|tcp|http|https):\/\//.test(host)) {
+    throw new InvalidInputError(`DOCKER_HOST="${host}" is not supported here: use unix:///path/to/docker.sock or tcp://host:port`);
+  }
+  return host;
+}
+
+export function createDockerDeps(env: NodeJS.ProcessEnv = process.env): DockerDeps {
+  const dockerHost = dockerHostFromEnv(env);
+  const engine = new DockerodeStackEngine({ dockerHost, log: pino({ level: 'silent' }) });
+  return { dockerHost, engine, swarm: engine.swarm, cli: createDockerCli({ env }) };
+}
+
+export function parseTimeout(value: string, flag = '--timeout'): number {
+  try {
+    const ms = parseDuration(value);
+    if (ms <= 0) throw new Error(`"${value}" must be longer than 0`);
+    return ms;
+  } catch (err) {
+    throw new InvalidInputError(`${flag}: ${(err as Error).message}`);
+  }
+}
+
+/** Comma-separated list; "" or "none" gives an empty list. */
+export function parseList(value: string): string[] {
+  if (value.trim() === '' || value.trim() === 'none') return [];
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export interface FailureReport {
+  message: string;
+  details: string[];
+  exitCode: number;
+}
+
+/** Any thrown value → the message, details and exit code the CLI reports. */
+export function describeFailure(err: unknown): FailureReport {
+  if (err instanceof InvalidInputError) return { message: err.message, details: err.details, exitCode: err.exitCode };
+  if (err instanceof DeployError) return { message: err.message, details: [], exitCode: err.exitCode };
+  if (err instanceof SwarmUnavailableError) {
+    return { message: `${err.message} (is DOCKER_HOST=${process.env.DOCKER_HOST ?? 'unset'} right?)`, details: [], exitCode: EXIT.failed };
+  }
+  const e = err as Error;
+  return { message: e?.message ?? String(err), details: [], exitCode: EXIT.failed };
+}
+
+export function reportFailure(err: unknown, json: boolean, streams: Streams = process): number {
+  const f = describeFailure(err);
+  streams.stderr.write(`error: ${f.message}\n`);
+  for (const d of f.details) streams.stderr.write(`  ${d}\n`);
+  if (json) streams.stdout.write(`${JSON.stringify({ error: f.message, details: f.details, exitCode: f.exitCode }, null, 2)}\n`);
+  return f.exitCode;
+}
+
+/** Left-aligned columns for tables. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,132 @@
+/**
+ * wake / sleep / set-idle from the CLI, straight through Docker: the same version-checked scale
+ * (with the state labels in the same spec update) the activator does, so its view stays right.
+ */
+import { parseDuration } from '../duration.js';
+import { LABELS } from '../labels.js';
+import type { ServiceInfo, SwarmClient } from '../swarm/swarm.js';
+import { waitForConvergence, type ConvergeTarget } from './converge.js';
+import { InvalidInputError } from './errors.js';
+import { STACK_NAMESPACE_LABEL, type StackEngine } from './stack-engine.js';
+
+export interface ControlDeps {
+  swarm: SwarmClient;
+  engine: StackEngine;
+  now?: () => Date;
+}
+
+export interface ResolvedApp {
+  /** What the argument matched: a service (and its group), a stack, or a group. */
+  matchedBy: 'service' | 'stack' | 'group';
+  services: ServiceInfo[];
+}
+
+/**
+ * `<app>` is a Swarm service name (its whole group is meant), a stack name (`<app>-<env>`), or a
+ * group name. Only services with swarm-activator.enable=true are considered.
+ */
+export async function resolveApp(swarm: SwarmClient, app: string): Promise<ResolvedApp> {
+  const managed = await swarm.listServices([`${LABELS.enable}=true`]);
+  const groupOf = (s: ServiceInfo) => s.labels[LABELS.group]?.trim() || s.name;
+  const byName = managed.find((s) => s.name === app);
+  if (byName) {
+    const group = groupOf(byName);
+    return { matchedBy: 'service', services: managed.filter((s) => groupOf(s) === group) };
+  }
+  const byStack = managed.filter((s) => s.labels[STACK_NAMESPACE_LABEL] === app);
+  if (byStack.length > 0) return { matchedBy: 'stack', services: byStack };
+  const byGroup = managed.filter((s) => groupOf(s) === app);
+  if (byGroup.length > 0) return { matchedBy: 'group', services: byGroup };
+  throw new InvalidInputError(`no managed app "${app}": give a service, stack or group name (see swarm-activator ls)`);
+}
+
+export interface ScaleReport {
+  app: string;
+  services: Array<{ name: string; from: number | null; to: number; changed: boolean }>;
+  /** Time from the scale to converged; null when not waited for. */
+  convergedMs: number | null;
+}
+
+export interface ScaleOptions {
+  wait?: boolean;
+  timeoutMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+export function wakeReplicas(labels: Record<string, string>): number {
+  const raw = labels[LABELS.replicas]?.trim();
+  return raw && /^\d+$/.test(raw) && Number(raw) >= 1 ? Number(raw) : 1;
+}
+
+export function idleReplicas(labels: Record<string, string>): number {
+  const raw = labels[LABELS.idleReplicas]?.trim();
+  return raw && /^\d+$/.test(raw) ? Number(raw) : 0;
+}
+
+function stateLabels(reason: string, at: Date): Record<string, string> {
+  return { [LABELS.stateSince]: at.toISOString(), [LABELS.stateReason]: reason };
+}
+
+async function scaleAll(deps: ControlDeps, app: string, direction: 'wake' | 'sleep', options: ScaleOptions): Promise<ScaleReport> {
+  const { services } = await resolveApp(deps.swarm, app);
+  const now = deps.now ?? (() => new Date());
+  const at = now();
+  const reason = direction === 'wake' ? 'manual wake (cli)' : 'manual sleep (cli)';
+  const results = await Promise.all(
+    services.map(async (s) => {
+      const to = direction === 'wake' ? wakeReplicas(s.labels) : idleReplicas(s.labels);
+      const res = await deps.swarm.scaleService(s.name, to, {
+        // Never scale a service the other way (someone scaled it up by hand: wake leaves it).
+        onlyIf: (cur) => (direction === 'wake' ? (cur.replicas ?? 0) < to : (cur.replicas ?? 0) > to),
+        labels: stateLabels(reason, at),
+      });
+      options.onProgress?.(`${s.name}: ${res.changed ? `scaled ${res.previousReplicas ?? '?'} → ${to}` : `already at ${res.previousReplicas ?? '?'} replicas`}`);
+      return { name: s.name, from: res.previousReplicas, to: res.changed ? to : (res.previousReplicas ?? to), changed: res.changed };
+    }),
+  );
+  let convergedMs: number | null = null;
+  if (options.wait ?? true) {
+    const targets: ConvergeTarget[] = results.map((r) => ({ service: r.name, replicas: r.to }));
+    const res = await waitForConvergence(deps.engine, targets, [`${LABELS.enable}=true`], {
+      since: at,
+      timeoutMs: options.timeoutMs ?? 5 * 60_000,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    convergedMs = res.ms;
+  }
+  return { app, services: results, convergedMs };
+}
+
+export function wakeApp(deps: ControlDeps, app: string, options: ScaleOptions = {}): Promise<ScaleReport> {
+  return scaleAll(deps, app, 'wake', options);
+}
+
+export function sleepApp(deps: ControlDeps, app: string, options: ScaleOptions = {}): Promise<ScaleReport> {
+  return scaleAll(deps, app, 'sleep', options);
+}
+
+export interface SetIdleReport {
+  app: string;
+  idleTimeout: string;
+  idleTimeoutMs: number;
+  services: Array<{ name: string; previous: string | null }>;
+}
+
+/** Updates swarm-activator.idle-timeout only: a label-only spec update, so no task restarts. */
+export async function setIdle(deps: Pick<ControlDeps, 'swarm'>, app: string, duration: string): Promise<SetIdleReport> {
+  let ms: number;
+  try {
+    ms = parseDuration(duration);
+  } catch (err) {
+    throw new InvalidInputError(`<duration>: ${(err as Error).message}`);
+  }
+  if (ms <= 0) throw new InvalidInputError(`<duration>: "${duration}" must be longer than 0`);
+  const { services } = await resolveApp(deps.swarm, app);
+  const value = duration.trim();
+  const results = [];
+  for (const s of services) {
+    await deps.swarm.updateServiceLabels(s.name, { [LABELS.idleTimeout]: value });
+    results.push({ name: s.name, previous: s.labels[LABELS.idleTimeout] ?? null });
+  }
+  return { app, idleTimeout: value, idleTimeoutMs: ms, services: results };
+}
