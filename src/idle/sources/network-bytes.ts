@@ -1,0 +1,105 @@
+/**
+ * Network byte counters of each awake app's running containers (Docker stats) as activity: the
+ * one signal for long-lived connections (WebSocket, SSE, long downloads) that go through Traefik
+ * straight to the app, which Traefik's request counter only sees when they end.
+ *
+ * Activity = rx+tx of a container grew by more than the threshold since the previous poll.
+ * The threshold absorbs background noise: the HEALTHCHECK runs inside the container (exec) and
+ * makes no network traffic, but overlay/ARP chatter and the activator's own readiness probes do.
+ * Only containers on engines this activator reaches are counted (stats of a task on another node
+ * answer null); a new container only takes a baseline; a lower counter is a reset.
+ */
+import type { Logger } from 'pino';
+import type { AppRegistry } from '../../discovery/app-registry.js';
+import type { SwarmClient } from '../../swarm/swarm.js';
+import type { ActivityListener, ActivitySource } from '../activity-source.js';
+
+export const DEFAULT_NETWORK_ACTIVITY_BYTES = 1024;
+
+export interface NetworkBytesSourceOptions {
+  swarm: Pick<SwarmClient, 'listTasks' | 'containerNetworkBytes'>;
+  registry: Pick<AppRegistry, 'all'>;
+  intervalMs: number;
+  /** Growth of rx+tx per container per poll that counts as activity (strictly more than this). */
+  thresholdBytes: number;
+  log: Logger;
+  now?: () => number;
+}
+
+export class NetworkBytesSource implements ActivitySource {
+  readonly name = 'network-bytes';
+  /** app → containerId → rx+tx at the previous poll. */
+  private previous = new Map<string, Map<string, number>>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private onActivity: ActivityListener | undefined;
+  private lastErrorLog = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly options: NetworkBytesSourceOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  start(onActivity: ActivityListener): void {
+    this.onActivity = onActivity;
+    this.running = true;
+    const loop = () => {
+      if (!this.running) return;
+      this.poll()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.running) this.timer = setTimeout(loop, this.options.intervalMs).unref();
+        });
+    };
+    loop();
+  }
+
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.timer);
+  }
+
+  /** One round over the awake apps; returns the apps it reported as active. */
+  async poll(): Promise<string[]> {
+    const { swarm, registry, thresholdBytes } = this.options;
+    const next = new Map<string, Map<string, number>>();
+    const active: string[] = [];
+    const awake = registry.all().filter((e) => (e.replicas ?? 1) > 0);
+    await Promise.all(
+      awake.map(async (entry) => {
+        const service = entry.policy.service;
+        const before = this.previous.get(service) ?? new Map<string, number>();
+        try {
+          const tasks = await swarm.listTasks(entry.policy.serviceId);
+          const containers = tasks.filter((t) => t.state === 'running' && t.containerId).map((t) => t.containerId as string);
+          const now = new Map<string, number>();
+          let grew = false;
+          await Promise.all(
+            containers.map(async (id) => {
+              const bytes = await swarm.containerNetworkBytes(id);
+              if (!bytes) return; // not on an engine we reach, or gone
+              const total = bytes.rx + bytes.tx;
+              now.set(id, total);
+              const last = before.get(id);
+              if (last !== undefined && total - last > thresholdBytes) grew = true;
+            }),
+          );
+          next.set(service, now);
+          if (grew) {
+            active.push(service);
+            this.onActivity?.(service, this.now());
+          }
+        } catch (err) {
+          // Keep this app's baselines so one failed poll is not read as a reset.
+          next.set(service, before);
+          if (Date.now() - this.lastErrorLog > 30_000) {
+            this.lastErrorLog = Date.now();
+            this.options.log.warn({ err, app: service }, 'network stats poll failed');
+          }
+        }
+      }),
+    );
+    this.previous = next;
+    return active;
+  }
+}
