@@ -148,7 +148,7 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
   // --- parse ----------------------------------------------------------------------------------
   const doc = YAML.parseDocument(text, { merge: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) fail('(yaml)', e.message.split('\n')[0] ?? e.message);
+    for (const e of doc.errors) fail('(yaml)', (e.message.split('\n')[0] ?? e.message).replace(/:$/, ''));
     return { ok: false, errors, warnings };
   }
   const root = doc.toJS({ maxAliasCount: 10_000 }) as unknown;
@@ -187,9 +187,9 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
   const serviceHostTemplate = options.serviceHostTemplate ?? DEPLOY_DEFAULTS.serviceHostTemplate;
   checkTemplate(hostTemplate, (m) => fail('--host-template', m));
   checkTemplate(serviceHostTemplate, (m) => fail('--service-host-template', m));
-  if (errors.length > 0) return { ok: false, errors, warnings };
+  const namesOk = errors.length === 0;
 
-  const appName = app as string;
+  const appName = app ?? '';
   const stack = `${appName}-${options.env}`;
   const base = `${appName}-${options.env}`;
   const defaultGroup = options.group ?? stack;
@@ -206,6 +206,8 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
     role: ServiceRole;
     port: number | null;
     portPublished: boolean;
+    /** deploy.replicas as written. */
+    written: number | undefined;
   }
   const drafts: Draft[] = [];
   for (const [name, svc] of Object.entries(services)) {
@@ -214,7 +216,7 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
       continue;
     }
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) fail('(service name)', `"${name}" is not a valid service name`, name);
-    if (`${stack}_${name}`.length > MAX_SERVICE_NAME) {
+    if (namesOk && `${stack}_${name}`.length > MAX_SERVICE_NAME) {
       fail('(service name)', `the Swarm service name "${stack}_${name}" is longer than ${MAX_SERVICE_NAME} characters; use a shorter app, env or service name`, name);
     }
     const ext = readExtension(svc[EXTENSION_KEY], (key, m) => fail(`${EXTENSION_KEY}${key ? `.${key}` : ''}`, m, name));
@@ -224,12 +226,13 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
       fail('deploy', 'must be a map', name);
       continue;
     }
-    const read = readLabels(isMap(deploy) ? deploy.labels : undefined);
+    let read = readLabels(isMap(deploy) ? deploy.labels : undefined);
     if (!read.ok) {
       fail('deploy.labels', read.message, name);
-      continue;
+      read = { ok: true, labels: { form: 'list', entries: [] } };
     }
     const userLabels = labelsToObject(read.labels);
+    const written = readReplicas(svc, (m) => fail('deploy.replicas', m, name));
     const containerLabels = readLabels(svc.labels);
     if (containerLabels.ok && containerLabels.labels.entries.some(([k]) => k.startsWith('traefik.') || k.startsWith(`${LABEL_PREFIX}.`))) {
       warn('labels', 'has traefik/swarm-activator labels under the container "labels:"; in Swarm they are read from "deploy.labels:" only', name);
@@ -265,7 +268,7 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
         fail('deploy.mode', `"${String(mode)}" services cannot be scaled to zero; use "replicated", or set ${EXTENSION_KEY}: false to leave this service always on`, name);
       }
     }
-    drafts.push({ name, svc, ext, labels: read.labels, role, port, portPublished });
+    drafts.push({ name, svc, ext, labels: read.labels, role, port, portPublished, written });
   }
   if (errors.length > 0) return { ok: false, errors, warnings };
 
@@ -289,8 +292,7 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
     if (d.role === 'unmanaged') {
       const labels = upsertLabels(d.labels, provenance);
       setDeployLabels(d.svc, labels);
-      const replicas = readReplicas(d.svc, () => undefined);
-      plans.push({ name: d.name, swarmName: `${stack}_${d.name}`, role: 'unmanaged', main: false, hosts: [], port: null, replicas: replicas ?? null, wakeReplicas: null, idleReplicas: null, labels: labelsToObject(labels) });
+      plans.push({ name: d.name, swarmName: `${stack}_${d.name}`, role: 'unmanaged', main: false, hosts: [], port: null, replicas: d.written ?? null, wakeReplicas: null, idleReplicas: null, labels: labelsToObject(labels) });
       continue;
     }
     const ours: Record<string, string> = {};
@@ -336,7 +338,7 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
     if (strategy !== undefined) ours[LABELS.strategy] = strategy.trim();
 
     // Replicas: what it runs awake (deploy.replicas as written, else our label, else 1).
-    const written = readReplicas(d.svc, (m) => fail('deploy.replicas', m, d.name));
+    const written = d.written;
     const labelReplicas = intLabel(userLabels, LABELS.replicas, 1, 100, (m) => fail(`deploy.labels.${LABELS.replicas}`, m, d.name));
     const wake = Math.max(1, written ?? labelReplicas ?? 1);
     if (wake > 100) fail('deploy.replicas', `${wake} is more than the activator wakes (at most 100)`, d.name);
@@ -389,14 +391,18 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
       labels: finalLabels,
     });
   }
-  if (errors.length > 0) return { ok: false, errors, warnings };
 
   // Last check: the activator must accept what we produced (catches bad user labels we kept).
+  const reported = new Set(errors.map((e) => `${e.service}|${e.key}`));
   for (const plan of plans) {
     if (plan.role === 'unmanaged') continue;
     const result = parsePolicy({ id: '', name: plan.swarmName, labels: plan.labels }, CHECK_DEFAULTS);
     if (!result.ok) {
-      for (const e of result.errors) fail(`deploy.labels.${e.label}`, e.message, plan.name);
+      for (const e of result.errors) {
+        // Skip what is already reported, and follow-ups of an earlier error (e.g. a bad host).
+        if (reported.has(`${plan.name}|deploy.labels.${e.label}`) || (e.label.includes('*') && errors.length > 0)) continue;
+        fail(`deploy.labels.${e.label}`, e.message, plan.name);
+      }
     } else if (result.policy.http !== (plan.role === 'http')) {
       fail(`deploy.labels`, `the activator would treat this service as ${result.policy.http ? 'HTTP' : 'a worker'}`, plan.name);
     }
@@ -419,10 +425,21 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
   };
 }
 
+/**
+ * Strings a YAML 1.1 parser would read as something else (Docker's reads a plain ISO time as a
+ * timestamp, yes/no/on/off as booleans, 1:30 as base 60): written double-quoted so they stay strings.
+ */
+const RETYPED_PLAIN =
+  /^(?:[yYnN~]|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|null|Null|NULL|[-+]?\d[\d_]*(?:\.[\d_]*)?(?:[eE][-+]?\d+)?|[-+]?\.\d+(?:[eE][-+]?\d+)?|0[xob][\da-fA-F_]+|[-+]?\d[\d_]*(?::[0-5]?\d)+(?:\.[\d_]*)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|\d{4}-\d\d?-\d\d?(?:[Tt ].*)?)$/;
+
 export function stringifyStack(document: JsonMap, header?: string): string {
-  // YAML 1.1 rules for quoting: Docker's parser would turn a plain ISO time (our state.since) into a
-  // timestamp, and yes/no/on/off into booleans; quoted, every string stays the string we meant.
-  const body = YAML.stringify(document, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false });
+  const doc = new YAML.Document(document, { aliasDuplicateObjects: false });
+  YAML.visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && RETYPED_PLAIN.test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  const body = doc.toString({ lineWidth: 0 });
   return header ? `# ${header}\n${body}` : body;
 }
 
