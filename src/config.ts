@@ -27,9 +27,13 @@ export interface Config {
   resyncIntervalMs: number;
   retryAfterSeconds: number;
   redisUrl: string | undefined;
+  /** Prefix of every key the activator writes in Redis (several activator sets can share one). */
+  redisPrefix: string;
   traefikMetricsUrl: string | undefined;
   traefikMetricsIntervalMs: number;
   networkStatsIntervalMs: number;
+  /** rx+tx growth of an app's container per network-stats poll that counts as activity (more than this). */
+  networkActivityBytes: number;
   monitorUserAgents: RegExp | undefined;
   monitorPaths: RegExp | undefined;
   monitorStatus: number;
@@ -115,9 +119,18 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       if (!/^rediss?:\/\//.test(v)) throw new Error('must start with redis:// or rediss://');
       return v;
     }),
+    redisPrefix: read('ACTIVATOR_REDIS_PREFIX', 'swarm-activator:', (v) => {
+      if (!/^[A-Za-z0-9:._-]+$/.test(v)) throw new Error('must be letters, digits and : . _ -');
+      return v;
+    }),
     traefikMetricsUrl: read('ACTIVATOR_TRAEFIK_METRICS_URL', undefined, url),
     traefikMetricsIntervalMs: read('ACTIVATOR_TRAEFIK_METRICS_INTERVAL', 5000, duration(100)),
     networkStatsIntervalMs: read('ACTIVATOR_NETWORK_STATS_INTERVAL', 10_000, duration(100)),
+    networkActivityBytes: read('ACTIVATOR_NETWORK_ACTIVITY_BYTES', 1024, (v) => {
+      const n = bytes.parse(v);
+      if (n === null || !Number.isFinite(n) || n < 0) throw new Error('must be a size such as 1kb or 4096');
+      return n;
+    }),
     monitorUserAgents: read('ACTIVATOR_MONITOR_USER_AGENTS', undefined, regex),
     monitorPaths: read('ACTIVATOR_MONITOR_PATHS', undefined, regex),
     monitorStatus: read('ACTIVATOR_MONITOR_STATUS', 200, int(100, 599)),

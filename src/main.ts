@@ -3,9 +3,17 @@ import { ConfigError, loadConfig } from './config.js';
 import { AppRegistry } from './discovery/app-registry.js';
 import { buildAdminApp } from './http/admin.js';
 import { buildProxyApp } from './http/app.js';
+import type { ActivitySource } from './idle/activity-source.js';
+import { IdleReaper } from './idle/reaper.js';
+import { ScaleDownGuard } from './idle/scale-down-guard.js';
+import { NetworkBytesSource } from './idle/sources/network-bytes.js';
+import { OwnTrafficSource } from './idle/sources/own-traffic.js';
+import { TraefikMetricsSource } from './idle/sources/traefik-metrics.js';
 import { OwnTraffic } from './idle/traffic.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
+import { MemoryStore } from './store/memory-store.js';
+import { RedisStore } from './store/redis-store.js';
 import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
 import { createQueuedSwarm } from './swarm/queued-swarm.js';
 import { WakeCoordinator } from './wake/coordinator.js';
@@ -40,19 +48,40 @@ async function main(): Promise<void> {
   });
   const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs);
   const traffic = new OwnTraffic(metrics);
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log: log.child({ module: 'wake' }), probeIntervalMs: config.probeIntervalMs });
+  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore();
+  // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
+  const guard = new ScaleDownGuard();
+  let reaper: IdleReaper | undefined;
+  const coordinator = new WakeCoordinator({
+    registry,
+    swarm: guard.wrap(swarm),
+    readiness,
+    metrics,
+    log: log.child({ module: 'wake' }),
+    probeIntervalMs: config.probeIntervalMs,
+    onWoken: (service, scaled) => reaper?.noteWoken(service, scaled),
+  });
+  const sources: ActivitySource[] = [
+    new OwnTrafficSource(traffic),
+    new NetworkBytesSource({ swarm, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) }),
+  ];
+  if (config.traefikMetricsUrl) {
+    sources.push(new TraefikMetricsSource({ url: config.traefikMetricsUrl, intervalMs: config.traefikMetricsIntervalMs, registry, log: log.child({ module: 'idle', source: 'traefik-metrics' }) }));
+  }
+  reaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }) });
   registry.on('changed', (service, entry) => {
     if (!entry) metrics.forget(service);
     else if (!coordinator.isWaking(service)) metrics.setState(service, (entry.replicas ?? 0) > 0 ? 'awake' : 'asleep');
   });
 
   const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log });
-  const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log });
+  const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log, swarm, reaper });
 
   await registry.start();
+  reaper.start();
   await adminApp.listen({ host: config.host, port: config.adminPort });
   await proxyApp.listen({ host: config.host, port: config.port });
-  log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: config.dockerHost }, 'activator listening');
+  log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: config.dockerHost, store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -63,7 +92,9 @@ async function main(): Promise<void> {
     force.unref();
     await proxyApp.close();
     await adminApp.close();
+    await reaper?.stop();
     await registry.stop();
+    await store.close();
     await readiness.close();
     log.info('stopped');
     process.exit(0);

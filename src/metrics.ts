@@ -22,6 +22,7 @@ export class Metrics {
   readonly idleScaleDowns = new Counter({ name: 'activator_idle_scale_downs_total', help: 'Scale-downs of idle apps', labelNames: ['app'], registers: [this.registry] });
   readonly secondsSinceActivity = new Gauge({ name: 'activator_seconds_since_last_activity', help: 'Seconds since the last activity seen for an app', labelNames: ['app'], registers: [this.registry] });
   readonly dockerCalls = new Counter({ name: 'activator_docker_api_calls_total', help: 'Docker API calls made (through the bounded queue)', labelNames: ['op'], registers: [this.registry] });
+  readonly monitorRequests = new Counter({ name: 'activator_monitor_requests_total', help: 'Uptime-monitor requests answered by the activator (never a wake, never activity)', labelNames: ['app'], registers: [this.registry] });
   readonly unknownHosts = new Counter({ name: 'activator_unknown_host_requests_total', help: 'Requests for hosts no app claims', registers: [this.registry] });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
 import { ActivatorError, UnknownHostError, asActivatorError } from '../errors.js';
+import { isUptimeMonitor, monitorAnswer, monitorState } from '../idle/monitor.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import type { Metrics } from '../metrics.js';
 import type { Endpoint } from '../wake/readiness.js';
@@ -76,6 +77,12 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     if (!entry || !entry.policy.http) {
       metrics.unknownHosts.inc();
       throw new UnknownHostError(request.headers.host ?? '');
+    }
+    if (isUptimeMonitor(request, config)) {
+      // Uptime monitors: a cheap answer, never a wake, never activity (src/idle/monitor.ts).
+      metrics.monitorRequests.inc({ app: entry.policy.service });
+      const answer = monitorAnswer(monitorState(entry.replicas, coordinator.isWaking(entry.policy.service)), config);
+      return reply.code(answer.status).headers(answer.headers).send(answer.body);
     }
     const length = Number(request.headers['content-length'] ?? 0);
     if (length > config.maxBodyBytes) {
