@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import WebSocket from 'ws';
+import { send } from '../helpers/http.js';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
 import { createApp, runId, serviceState, waitFor } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
@@ -41,18 +42,19 @@ const traefikHeaders = (host: string) => ({
 t.test('a cold POST wakes the app and arrives with body, query and headers intact', async (t) => {
   const app = await createApp({ name: `${run}-post`, run });
   t.teardown(app.remove);
+  await activator.waitForApp(app.name);
   const before = await serviceState(app.name);
   t.equal(before.replicas, 0, 'starts asleep');
 
   const body = JSON.stringify({ hello: 'wörld', n: [1, 2, 3] });
-  const res = await fetch(`${activator.url}/submit/form?a=1&b=two`, {
+  const res = await send(`${activator.url}/submit/form?a=1&b=two`, {
     method: 'POST',
     headers: { ...traefikHeaders(app.host), 'content-type': 'application/json; charset=utf-8', 'x-custom': 'kept', cookie: 'sid=abc' },
     body,
   });
   t.equal(res.status, 200);
-  t.equal(res.headers.get('x-activator-cold-start'), 'true', 'marked as a cold start');
-  const echo = (await res.json()) as Echo;
+  t.equal(res.header('x-activator-cold-start'), 'true', 'marked as a cold start');
+  const echo = res.json<Echo>();
   t.equal(echo.method, 'POST');
   t.equal(echo.path, '/submit/form');
   t.same(echo.query, { a: '1', b: 'two' });
@@ -72,11 +74,10 @@ t.test('a cold POST wakes the app and arrives with body, query and headers intac
   // Awake now: the fast path answers without touching Docker.
   const callsBefore = await activator.metric('activator_docker_api_calls_total');
   for (let i = 0; i < 20; i++) {
-    const r = await fetch(`${activator.url}/again?i=${i}`, { headers: traefikHeaders(app.host) });
+    const r = await send(`${activator.url}/again?i=${i}`, { headers: traefikHeaders(app.host) });
     t.equal(r.status, 200);
-    t.equal(r.headers.get('x-activator-cold-start'), null, 'hot requests are not marked cold');
-    await r.arrayBuffer();
-  }
+    t.equal(r.header('x-activator-cold-start'), undefined, 'hot requests are not marked cold');
+      }
   const callsAfter = await activator.metric('activator_docker_api_calls_total');
   t.equal(callsAfter, callsBefore, 'no Docker call on the fast path');
 });
@@ -84,11 +85,12 @@ t.test('a cold POST wakes the app and arrives with body, query and headers intac
 t.test('200 concurrent requests to a sleeping app: one scale-up, 200 answers', async (t) => {
   const app = await createApp({ name: `${run}-burst`, run });
   t.teardown(app.remove);
+  await activator.waitForApp(app.name);
   const before = await serviceState(app.name);
   const results = await Promise.all(
     Array.from({ length: 200 }, async (_, i) => {
-      const res = await fetch(`${activator.url}/item/${i}?i=${i}`, { headers: traefikHeaders(app.host) });
-      const echo = (await res.json()) as Echo;
+      const res = await send(`${activator.url}/item/${i}?i=${i}`, { headers: traefikHeaders(app.host) });
+      const echo = res.json<Echo>();
       return { status: res.status, path: echo.path, i: Number(echo.query.i) };
     }),
   );
@@ -103,11 +105,12 @@ t.test('200 concurrent requests to a sleeping app: one scale-up, 200 answers', a
 t.test('never-healthy: 504 for every held request, and the service is back at 0', async (t) => {
   const app = await createApp({ name: `${run}-never`, run, image: 'sa/never-healthy:dev', labels: { [LABELS.wakeTimeout]: '4s' } });
   t.teardown(app.remove);
+  await activator.waitForApp(app.name);
   const started = Date.now();
   const results = await Promise.all(
     Array.from({ length: 5 }, async () => {
-      const res = await fetch(`${activator.url}/`, { headers: traefikHeaders(app.host) });
-      return { status: res.status, code: res.headers.get('x-activator-error'), body: (await res.json()) as { message: string } };
+      const res = await send(`${activator.url}/`, { headers: traefikHeaders(app.host) });
+      return { status: res.status, code: res.header('x-activator-error'), body: res.json<{ message: string }>() };
     }),
   );
   const elapsed = Date.now() - started;
@@ -122,9 +125,10 @@ t.test('never-healthy: 504 for every held request, and the service is back at 0'
 t.test('crash on start: 502 naming the Swarm task error, not a hang', async (t) => {
   const app = await createApp({ name: `${run}-crash`, run, image: 'sa/crash-on-start:dev' });
   t.teardown(app.remove);
+  await activator.waitForApp(app.name);
   const started = Date.now();
-  const res = await fetch(`${activator.url}/`, { headers: { ...traefikHeaders(app.host), accept: 'application/json' } });
-  const body = (await res.json()) as { error: string; message: string };
+  const res = await send(`${activator.url}/`, { headers: { ...traefikHeaders(app.host), accept: 'application/json' } });
+  const body = res.json<{ error: string; message: string }>();
   t.equal(res.status, 502);
   t.equal(body.error, 'SA_APP_FAILED');
   t.match(body.message, /non-zero exit \(3\)/, 'names the task error');
@@ -135,8 +139,9 @@ t.test('crash on start: 502 naming the Swarm task error, not a hang', async (t) 
 t.test('missing image: 502 naming the error', async (t) => {
   const app = await createApp({ name: `${run}-noimg`, run, image: 'sa/does-not-exist:dev' });
   t.teardown(app.remove);
-  const res = await fetch(`${activator.url}/`, { headers: traefikHeaders(app.host) });
-  const body = (await res.json()) as { error: string; message: string };
+  await activator.waitForApp(app.name);
+  const res = await send(`${activator.url}/`, { headers: traefikHeaders(app.host) });
+  const body = res.json<{ error: string; message: string }>();
   t.equal(res.status, 502);
   t.match(body.message, /No such image|does-not-exist/i);
 });
@@ -144,29 +149,30 @@ t.test('missing image: 502 naming the error', async (t) => {
 t.test('unknown host: 404 and no Docker call', async (t) => {
   const calls = await activator.metric('activator_docker_api_calls_total');
   for (let i = 0; i < 50; i++) {
-    const res = await fetch(`${activator.url}/x`, { headers: traefikHeaders(`nobody-${i}.example.com`) });
+    const res = await send(`${activator.url}/x`, { headers: traefikHeaders(`nobody-${i}.example.com`) });
     t.equal(res.status, 404);
-    t.equal(res.headers.get('x-activator-error'), 'SA_UNKNOWN_HOST');
-    await res.arrayBuffer();
-  }
-  const html = await fetch(`${activator.url}/`, { headers: { host: 'nobody.example.com', accept: 'text/html' } });
+    t.equal(res.header('x-activator-error'), 'SA_UNKNOWN_HOST');
+      }
+  const html = await send(`${activator.url}/`, { headers: { host: 'nobody.example.com', accept: 'text/html' } });
   t.equal(html.status, 404);
-  t.match(await html.text(), /<h1>404 Unknown host<\/h1>/, 'browsers get a page');
+  t.match(html.text(), /<h1>404 Unknown host<\/h1>/, 'browsers get a page');
   t.equal(await activator.metric('activator_docker_api_calls_total'), calls, 'Docker was not called');
 });
 
 t.test('oversized body: 413, the app is not woken and gets nothing', async (t) => {
   const app = await createApp({ name: `${run}-big`, run });
   t.teardown(app.remove);
-  const res = await fetch(`${activator.url}/upload`, { method: 'POST', headers: { ...traefikHeaders(app.host), 'content-type': 'application/octet-stream' }, body: Buffer.alloc(100 * 1024, 1) });
+  await activator.waitForApp(app.name);
+  const res = await send(`${activator.url}/upload`, { method: 'POST', headers: { ...traefikHeaders(app.host), 'content-type': 'application/octet-stream' }, body: Buffer.alloc(100 * 1024, 1) });
   t.equal(res.status, 413);
-  t.equal(res.headers.get('x-activator-error'), 'SA_BODY_TOO_LARGE');
+  t.equal(res.header('x-activator-error'), 'SA_BODY_TOO_LARGE');
   t.equal((await serviceState(app.name)).replicas, 0, 'still asleep');
 });
 
 t.test('a WebSocket through the activator wakes the app and echoes', async (t) => {
   const app = await createApp({ name: `${run}-ws`, run });
   t.teardown(app.remove);
+  await activator.waitForApp(app.name);
   const ws = new WebSocket(`ws://127.0.0.1:${activator.port}/chat?room=1`, { headers: { host: app.host } });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -186,14 +192,15 @@ t.test('a WebSocket through the activator wakes the app and echoes', async (t) =
 t.test('a client that leaves while held frees its slot', async (t) => {
   const app = await createApp({ name: `${run}-leave`, run, env: { STARTUP_DELAY_MS: '3000' } });
   t.teardown(app.remove);
+  await activator.waitForApp(app.name);
   const controllers = Array.from({ length: 3 }, () => new AbortController());
-  const pending = controllers.map((c) => fetch(`${activator.url}/`, { headers: traefikHeaders(app.host), signal: c.signal }).catch((e: Error) => e));
+  const pending = controllers.map((c) => send(`${activator.url}/`, { headers: traefikHeaders(app.host), signal: c.signal }).catch((e: Error) => e));
   await waitFor('3 held', async () => (await activator.metric('activator_held_requests', { app: app.name })) === 3, 5000, 20);
   for (const c of controllers) c.abort();
   await Promise.all(pending);
   await waitFor('slots freed', async () => (await activator.metric('activator_held_requests', { app: app.name })) === 0, 5000, 20);
   t.pass('held gauge back to 0 after the clients left');
   // The wake itself carries on and a later request is served.
-  const res = await fetch(`${activator.url}/`, { headers: traefikHeaders(app.host) });
+  const res = await send(`${activator.url}/`, { headers: traefikHeaders(app.host) });
   t.equal(res.status, 200);
 });

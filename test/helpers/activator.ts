@@ -25,6 +25,8 @@ export interface RunningActivator {
   /** Parsed JSON log lines. */
   logLines(): Promise<Array<Record<string, unknown>>>;
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+  /** Waits until the activator's registry has the service (discovery is event-driven, not instant). */
+  waitForApp(service: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -102,6 +104,12 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
         if (Object.entries(labels).every(([k, v]) => lbls.includes(`${k}="${v}"`))) total = (total ?? 0) + Number(m[3]);
       }
       return total;
+    },
+    async waitForApp(service) {
+      await waitFor(`${service} discovered`, async () => {
+        const apps = (await (await fetch(`${adminUrl}/api/apps`)).json()) as Array<{ service: string }>;
+        return apps.some((a) => a.service === service);
+      }, 10_000, 20);
     },
     async stop() {
       await removeService(opts.name);

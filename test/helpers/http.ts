@@ -1,0 +1,46 @@
+/**
+ * HTTP client for tests. fetch() forbids setting Host, but Traefik's contract is all about Host,
+ * so tests use undici.request, which sends headers as given.
+ */
+import { Agent, request } from 'undici';
+
+const agent = new Agent({ connections: 512, pipelining: 1, keepAliveTimeout: 1000 });
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  header(name: string): string | undefined;
+  text(): string;
+  json<T = unknown>(): T;
+  ms: number;
+}
+
+export async function send(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<Reply> {
+  const started = performance.now();
+  const res = await request(url, {
+    method: (opts.method ?? 'GET') as 'GET',
+    headers: opts.headers ?? {},
+    ...(opts.body !== undefined ? { body: opts.body } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    dispatcher: agent,
+    headersTimeout: opts.timeoutMs ?? 120_000,
+    bodyTimeout: opts.timeoutMs ?? 120_000,
+  });
+  const body = await res.body.text();
+  const ms = performance.now() - started;
+  const headers = res.headers as Record<string, string | string[] | undefined>;
+  return {
+    status: res.statusCode,
+    headers,
+    header: (name) => {
+      const v = headers[name.toLowerCase()];
+      return Array.isArray(v) ? v.join(', ') : v;
+    },
+    text: () => body,
+    json: <T>() => JSON.parse(body) as T,
+    ms,
+  };
+}
