@@ -41,7 +41,8 @@ export function assessService(target: ConvergeTarget, svc: StackService | undefi
   }
   if (target.replicas > 0 && failures.length >= FAILURES_BEFORE_GIVING_UP) {
     const last = failures[0] as TaskInfo;
-    return { ...base, running, state: 'failed', detail: `${failures.length} tasks failed; last: ${last.error ?? last.message}${last.exitCode ? ` (exit ${last.exitCode})` : ''}` };
+    const why = last.error ?? last.message;
+    return { ...base, running, state: 'failed', detail: `${failures.length} tasks failed; last: ${why}${last.exitCode && !/exit/.test(why) ? ` (exit ${last.exitCode})` : ''}` };
   }
   if (svc.replicas !== target.replicas) {
     return { ...base, running, state: 'pending', detail: `desired replicas are ${svc.replicas ?? 'global'}, waiting for ${target.replicas}` };
