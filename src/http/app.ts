@@ -63,7 +63,8 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   await app.register(replyFrom, {
     disableRequestLogging: true,
-    undici: { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, headersTimeout: 0, bodyTimeout: 0 },
+    // A short connect timeout: a vanished task should fail fast into the re-wake path.
+    undici: { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 3_000 } },
   });
 
   // Bodies stay bytes: no JSON parse/re-serialise on the way through.

@@ -31,13 +31,16 @@ export function taskAddress(task: TaskInfo, network: string | undefined): string
 }
 
 export class ReadinessProbe {
-  // Probes must not reuse a socket to a task that may have just been replaced.
-  private readonly agent = new Agent({ pipelining: 0, connections: 64 });
+  private readonly agent: Agent;
 
   constructor(
     private readonly swarm: SwarmClient,
     private readonly probeTimeoutMs: number,
-  ) {}
+  ) {
+    // The connect timeout matters most: a task that just died leaves an address nobody answers,
+    // and undici's default 10 s connect timeout would stall the wake loop.
+    this.agent = new Agent({ pipelining: 0, connections: 64, connect: { timeout: probeTimeoutMs } });
+  }
 
   async check(policy: AppPolicy, knownTaskIds: ReadonlySet<string>): Promise<ReadinessResult> {
     const tasks = await this.swarm.listTasks(policy.serviceId);
