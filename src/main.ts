@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const metrics = new Metrics();
-  const swarm = createQueuedSwarm(new DockerodeSwarm({ dockerHost: config.dockerHost, log: log.child({ module: 'swarm' }) }), config.dockerConcurrency, metrics);
+  const docker = new DockerodeSwarm({ dockerHost: config.dockerHost, log: log.child({ module: 'swarm' }) });
+  const swarm = createQueuedSwarm(docker, config.dockerConcurrency, metrics);
   const registry = new AppRegistry({
     swarm,
     defaults: {
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
   });
   const sources: ActivitySource[] = [
     new OwnTrafficSource(traffic),
-    new NetworkBytesSource({ swarm, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) }),
+    // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
+    new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) }),
   ];
   if (config.traefikMetricsUrl) {
     sources.push(new TraefikMetricsSource({ url: config.traefikMetricsUrl, intervalMs: config.traefikMetricsIntervalMs, registry, log: log.child({ module: 'idle', source: 'traefik-metrics' }) }));

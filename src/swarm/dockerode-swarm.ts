@@ -276,7 +276,8 @@ export class DockerodeSwarm implements SwarmClient {
   async containerNetworkBytes(containerId: string): Promise<ContainerNetworkBytes | null> {
     try {
       const stats = (await this.call(`stats of ${containerId}`, () =>
-        this.docker.getContainer(containerId).stats({ stream: false }),
+        // one-shot: no second sample for CPU deltas (stream=false alone waits ~2 s for it).
+        this.docker.getContainer(containerId).stats({ stream: false, 'one-shot': true } as { stream: false }),
       )) as { networks?: Record<string, { rx_bytes?: number; tx_bytes?: number }> };
       let rx = 0;
       let tx = 0;

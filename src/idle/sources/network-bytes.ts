@@ -9,12 +9,15 @@
  * Only containers on engines this activator reaches are counted (stats of a task on another node
  * answer null); a new container only takes a baseline; a lower counter is a reset.
  */
+import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../../discovery/app-registry.js';
 import type { SwarmClient } from '../../swarm/swarm.js';
 import type { ActivityListener, ActivitySource } from '../activity-source.js';
 
 export const DEFAULT_NETWORK_ACTIVITY_BYTES = 1024;
+/** Apps polled at once. A stats call waits for dockerd's next 1 s sample, so calls in parallel share it. */
+export const DEFAULT_NETWORK_POLL_CONCURRENCY = 32;
 
 export interface NetworkBytesSourceOptions {
   swarm: Pick<SwarmClient, 'listTasks' | 'containerNetworkBytes'>;
@@ -23,6 +26,7 @@ export interface NetworkBytesSourceOptions {
   /** Growth of rx+tx per container per poll that counts as activity (strictly more than this). */
   thresholdBytes: number;
   log: Logger;
+  concurrency?: number;
   now?: () => number;
 }
 
@@ -65,8 +69,9 @@ export class NetworkBytesSource implements ActivitySource {
     const next = new Map<string, Map<string, number>>();
     const active: string[] = [];
     const awake = registry.all().filter((e) => (e.replicas ?? 1) > 0);
+    const queue = new PQueue({ concurrency: this.options.concurrency ?? DEFAULT_NETWORK_POLL_CONCURRENCY });
     await Promise.all(
-      awake.map(async (entry) => {
+      awake.map((entry) => queue.add(async () => {
         const service = entry.policy.service;
         const before = this.previous.get(service) ?? new Map<string, number>();
         try {
@@ -97,7 +102,7 @@ export class NetworkBytesSource implements ActivitySource {
             this.options.log.warn({ err, app: service }, 'network stats poll failed');
           }
         }
-      }),
+      })),
     );
     this.previous = next;
     return active;
