@@ -1,0 +1,113 @@
+/**
+ * Builds the whole activator from a validated Config (adapters, discovery, wake, idle, both HTTP
+ * apps) without listening: main.ts listens; tests can run the same thing in-process.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { AppRegistry } from './discovery/app-registry.js';
+import { buildAdminApp } from './http/admin.js';
+import { buildProxyApp } from './http/app.js';
+import type { ActivitySource } from './idle/activity-source.js';
+import { IdleReaper } from './idle/reaper.js';
+import { ScaleDownGuard } from './idle/scale-down-guard.js';
+import { NetworkBytesSource } from './idle/sources/network-bytes.js';
+import { OwnTrafficSource } from './idle/sources/own-traffic.js';
+import { TraefikMetricsSource } from './idle/sources/traefik-metrics.js';
+import { OwnTraffic } from './idle/traffic.js';
+import { Metrics } from './metrics.js';
+import { MemoryStore } from './store/memory-store.js';
+import { RedisStore } from './store/redis-store.js';
+import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
+import { createQueuedSwarm } from './swarm/queued-swarm.js';
+import { WakeCoordinator } from './wake/coordinator.js';
+import { ReadinessProbe } from './wake/readiness.js';
+
+
+export interface Activator {
+  proxyApp: FastifyInstance;
+  adminApp: FastifyInstance;
+  registry: AppRegistry;
+  coordinator: WakeCoordinator;
+  reaper: IdleReaper;
+  metrics: Metrics;
+  /** Discovery first (so the first requests find their apps), then the admin and proxy ports. */
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createActivator(config: Readonly<Config>, log: Logger, options: { defaultMetrics?: boolean } = {}): Promise<Activator> {
+  const metrics = new Metrics(options);
+  const docker = new DockerodeSwarm({ dockerHost: config.dockerHost, log: log.child({ module: 'swarm' }) });
+  const swarm = createQueuedSwarm(docker, config.dockerConcurrency, metrics);
+  const registry = new AppRegistry({
+    swarm,
+    defaults: {
+      strategy: config.strategy,
+      wakeTimeoutMs: config.wakeTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      minAwakeMs: config.minAwakeMs,
+      network: config.defaultNetwork,
+    },
+    selector: config.selector,
+    resyncIntervalMs: config.resyncIntervalMs,
+    log: log.child({ module: 'discovery' }),
+  });
+  const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs);
+  const traffic = new OwnTraffic(metrics);
+  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore();
+  // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
+  const guard = new ScaleDownGuard();
+  let reaper: IdleReaper | undefined;
+  const coordinator = new WakeCoordinator({
+    registry,
+    swarm: guard.wrap(swarm),
+    readiness,
+    metrics,
+    log: log.child({ module: 'wake' }),
+    probeIntervalMs: config.probeIntervalMs,
+    onWoken: (service, scaled) => reaper?.noteWoken(service, scaled),
+  });
+  const sources: ActivitySource[] = [
+    new OwnTrafficSource(traffic),
+    // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
+    new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) }),
+  ];
+  if (config.traefikMetricsUrl) {
+    sources.push(new TraefikMetricsSource({ url: config.traefikMetricsUrl, intervalMs: config.traefikMetricsIntervalMs, registry, log: log.child({ module: 'idle', source: 'traefik-metrics' }) }));
+  }
+  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }) });
+  reaper = idleReaper;
+  registry.on('changed', (service, entry) => {
+    if (!entry) metrics.forget(service);
+    else if (!coordinator.isWaking(service)) metrics.setState(service, (entry.replicas ?? 0) > 0 ? 'awake' : 'asleep');
+  });
+
+  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log });
+  const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log, swarm, reaper: idleReaper });
+
+  return {
+    proxyApp,
+    adminApp,
+    registry,
+    coordinator,
+    reaper: idleReaper,
+    metrics,
+    async listen() {
+      await registry.start();
+      idleReaper.start();
+      await adminApp.listen({ host: config.host, port: config.adminPort });
+      await proxyApp.listen({ host: config.host, port: config.port });
+      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: config.dockerHost, store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
+    },
+    async close() {
+      await proxyApp.close();
+      await adminApp.close();
+      await idleReaper.stop();
+      await registry.stop();
+      await store.close();
+      await readiness.close();
+    },
+  };
+
+}
