@@ -15,6 +15,8 @@ SA_STATE_DIR="${SA_STATE_DIR:-/var/tmp/swarm-activator}"
 SA_STATE_DIR="${SA_STATE_DIR%/}"
 SA_NETWORK="${SA_NETWORK:-sa-net}"
 SA_REDIS_PORT="${SA_REDIS_PORT:-16379}"
+# Overlay address pool of the swarm swarm-up.sh initialises (blackholed on the host).
+SA_ADDR_POOL="${SA_ADDR_POOL:-10.213.0.0/16}"
 SA_SOCK="$SA_STATE_DIR/docker.sock"
 SA_OWN_DOCKER_HOST="unix://$SA_SOCK"
 SA_ENV_FILE="$SA_STATE_DIR/env"

@@ -36,6 +36,17 @@ stop_redis() {
   rm -f "$pidfile"
 }
 
+# Host routes swarm-up.sh blackholed (the swarm's overlay subnets).
+remove_blackholes() {
+  [[ -f "$SA_STATE_DIR/blackholes" ]] || return 0
+  local subnet
+  while read -r subnet; do
+    [[ -n "$subnet" ]] && { sa_root ip route del blackhole "$subnet" 2>/dev/null || true; }
+  done <"$SA_STATE_DIR/blackholes"
+  rm -f "$SA_STATE_DIR/blackholes"
+  sa_log "removed the host blackhole routes"
+}
+
 # Remove services (by filter), wait for their containers, then networks/configs/secrets by label.
 remove_labelled() {
   local label ids
@@ -101,7 +112,9 @@ if [[ "$SA_EXTERNAL_ENGINE" == 1 ]]; then
     sa_log "external engine at $DOCKER_HOST not answering; nothing to remove there"
   fi
   stop_redis
+  remove_blackholes
 else
+  remove_blackholes
   # ---- our own dockerd ----
   pid="$(cat "$SA_STATE_DIR/docker.pid" 2>/dev/null || cat "$SA_STATE_DIR/dockerd.started" 2>/dev/null || true)"
   if sa_docker_ok; then

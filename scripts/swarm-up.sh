@@ -71,8 +71,9 @@ case "$state" in
   "active true") sa_log "swarm already initialised (this node is a manager)" ;;
   "active false") sa_die "engine at $DOCKER_HOST is a swarm worker, not a manager" ;;
   inactive*)
-    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
-    sa_log "swarm initialised (advertise 127.0.0.1)"
+    # Overlay subnets from a pool of our own, so the host can blackhole exactly that range below.
+    docker swarm init --advertise-addr 127.0.0.1 --default-addr-pool "$SA_ADDR_POOL" >/dev/null
+    sa_log "swarm initialised (advertise 127.0.0.1, overlay pool $SA_ADDR_POOL)"
     ;;
   *) sa_die "unexpected swarm state '$state' on $DOCKER_HOST (locked or pending?)" ;;
 esac
@@ -85,6 +86,21 @@ else
   docker network create --driver overlay --attachable --label sa.managed-by=scripts "$SA_NETWORK" >/dev/null
   sa_log "network $SA_NETWORK created (overlay, attachable)"
 fi
+
+# --- traffic guard -------------------------------------------------------------------------------
+# Overlay task addresses exist only inside the swarm's network namespaces. From the host, such an
+# address would go out of the default route to some other machine: blackhole the swarm's subnets
+# on the host so that a stray host-side request can never leave this machine.
+guard_subnets=("$SA_ADDR_POOL")
+mapfile -t -O 1 guard_subnets < <(docker network ls --filter scope=swarm -q | xargs -r docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' | tr ' ' '\n' | grep -E '^[0-9.]+/[0-9]+$' || true)
+for subnet in "${guard_subnets[@]}"; do
+  if sa_root ip route replace blackhole "$subnet" 2>/dev/null; then
+    grep -qx "$subnet" "$SA_STATE_DIR/blackholes" 2>/dev/null || echo "$subnet" >>"$SA_STATE_DIR/blackholes"
+  else
+    sa_log "warning: could not blackhole $subnet on the host (ip route); host-side requests to task IPs would leave the machine"
+  fi
+done
+sa_log "host routes for the swarm's overlay subnets blackholed: $(sort -u "$SA_STATE_DIR/blackholes" 2>/dev/null | tr '\n' ' ')"
 
 sa_write_env
 sa_log "env written to $SA_ENV_FILE"

@@ -6,7 +6,7 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { send } from '../helpers/http.js';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
-import { createApp, runId, serviceState, waitFor } from '../helpers/swarm.js';
+import { createApp, recordServiceEvents, runId, serviceState, waitFor } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 const run = runId('wake');
@@ -86,7 +86,7 @@ t.test('200 concurrent requests to a sleeping app: one scale-up, 200 answers', a
   const app = await createApp({ name: `${run}-burst`, run });
   t.teardown(app.remove);
   await activator.waitForApp(app.name);
-  const before = await serviceState(app.name);
+  const events = await recordServiceEvents(app.name);
   const results = await Promise.all(
     Array.from({ length: 200 }, async (_, i) => {
       const res = await send(`${activator.url}/item/${i}?i=${i}`, { headers: traefikHeaders(app.host) });
@@ -98,7 +98,11 @@ t.test('200 concurrent requests to a sleeping app: one scale-up, 200 answers', a
   t.ok(results.every((r) => r.path === `/item/${r.i}`), 'each answer is for its own request');
   const after = await serviceState(app.name);
   t.equal(after.replicas, 1);
-  t.equal(after.version - before.version, 1, 'exactly one service update (one scale-up)');
+  await waitFor('the scale-up event', async () => events.scaleUps() >= 1, 5000, 20);
+  await new Promise((r) => setTimeout(r, 300)); // let any second (wrong) scale event arrive
+  events.stop();
+  t.equal(events.scaleUps(), 1, 'exactly one scale-up, counted from Docker service events');
+  t.equal(events.updates.filter((u) => u.action === 'update').length, 1, 'and no other update');
   t.equal(await activator.metric('activator_wakes_total', { app: app.name }), 1, 'one wake counted');
 });
 

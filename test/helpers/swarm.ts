@@ -179,3 +179,41 @@ function demux(buf: Buffer): string {
   }
   return out.length > 0 ? out.join('') : buf.toString('utf8');
 }
+
+export interface ServiceUpdate {
+  action: string;
+  replicasOld: number | undefined;
+  replicasNew: number | undefined;
+}
+
+/**
+ * Records Docker's own service events for one service: the ground truth for "how many scale-ups"
+ * (Version.Index is the swarm store's global index, so its delta also counts other services).
+ */
+export async function recordServiceEvents(name: string): Promise<{ updates: ServiceUpdate[]; scaleUps(): number; stop(): void }> {
+  const controller = new AbortController();
+  const stream = (await docker.getEvents({ filters: { type: ['service'], service: [name] }, abortSignal: controller.signal } as Docker.GetEventsOptions)) as NodeJS.ReadableStream & { destroy(): void };
+  const updates: ServiceUpdate[] = [];
+  let buffer = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (!line) continue;
+      const ev = JSON.parse(line) as { Action: string; Actor: { Attributes: Record<string, string> } };
+      const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
+      updates.push({ action: ev.Action, replicasOld: num(ev.Actor.Attributes['replicas.old']), replicasNew: num(ev.Actor.Attributes['replicas.new']) });
+    }
+  });
+  stream.on('error', () => undefined);
+  return {
+    updates,
+    scaleUps: () => updates.filter((u) => u.action === 'update' && u.replicasOld !== undefined && u.replicasNew !== undefined && u.replicasNew > u.replicasOld).length,
+    stop: () => {
+      controller.abort();
+      stream.destroy();
+    },
+  };
+}

@@ -10,7 +10,11 @@ import pino from 'pino';
 import { createActivator } from '../../src/activator.js';
 import { loadConfig } from '../../src/config.js';
 import { send } from '../helpers/http.js';
-import { DOCKER_HOST, createApp, runId, serviceState, waitFor } from '../helpers/swarm.js';
+
+// The host cannot (and must not try to) reach overlay task addresses: an app whose task stays
+// `starting` is never probed, so an in-process activator never sends traffic to a task IP.
+const NO_PROBE_IMAGE = 'sa/never-healthy:dev';
+import { DOCKER_HOST, createApp, recordServiceEvents, runId, serviceState, waitFor } from '../helpers/swarm.js';
 
 class DockerForwarder {
   private server: Server | undefined;
@@ -58,7 +62,7 @@ t.test('Docker API unreachable: 503 with Retry-After, a log line, no crash, no s
     ACTIVATOR_IDLE_CHECK_INTERVAL: '1h',
   });
   const activator = await createActivator(config, log, { defaultMetrics: false });
-  const app = await createApp({ name: `${run}-app`, run, labels: { 'swarm-activator.wake-timeout': '2s' } });
+  const app = await createApp({ name: `${run}-app`, run, image: NO_PROBE_IMAGE, labels: { 'swarm-activator.wake-timeout': '2s' } });
   t.teardown(async () => {
     await activator.close();
     await forwarder.cut();
@@ -82,7 +86,12 @@ t.test('Docker API unreachable: 503 with Retry-After, a log line, no crash, no s
 
   // Docker comes back (same address): the next request wakes the app — nothing was left stuck.
   await forwarder.open(forwarder.port);
-  await send(`${url}/`, { headers: { host: app.host }, timeoutMs: 15_000 });
-  const state = await serviceState(app.name);
-  t.equal(state.labels['swarm-activator.state.reason']?.startsWith('woken'), true, 'woken once Docker answered again');
+  // (The app never gets healthy, so this wake ends in 504: proof that it ran, past Docker.)
+  const events = await recordServiceEvents(app.name);
+  const again = await send(`${url}/`, { headers: { host: app.host }, timeoutMs: 15_000 });
+  t.equal(again.header('x-activator-error'), 'SA_WAKE_TIMEOUT', 'the wake ran once Docker answered again');
+  await waitFor('the scale-back event', async () => events.updates.some((u) => u.replicasNew === 0), 5000, 20);
+  events.stop();
+  t.equal(events.scaleUps(), 1, 'one scale-up, counted from Docker events');
+  t.equal((await serviceState(app.name)).replicas, 0, 'and back to 0 after the timeout');
 });
