@@ -2,7 +2,7 @@
  * The admin app (its own port, never routed by Traefik): health, readiness, metrics, app list,
  * and the ops API (idle timeout at runtime, sleep and wake now).
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../discovery/app-registry.js';
 import { formatDuration, parseDuration } from '../duration.js';
@@ -45,7 +45,7 @@ function fail(reply: FastifyReply, status: number, error: string, message: strin
 
 export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
   const { registry, coordinator, traffic, metrics } = deps;
-  const app = Fastify({ loggerInstance: deps.log.child({ module: 'admin' }) as FastifyBaseLogger, disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: deps.log.child({ module: 'admin' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
