@@ -26,7 +26,7 @@ export interface ResolvedApp {
  * group name. Only services with swarm-activator.enable=true are considered.
  */
 export async function resolveApp(swarm: SwarmClient, app: string): Promise<ResolvedApp> {
-  const managed = await swarm.listServices([`${LABELS.enable}=true`]);
+  const managed = (await swarm.listServices([`${LABELS.enable}=true`])).sort((a, b) => a.name.localeCompare(b.name));
   const groupOf = (s: ServiceInfo) => s.labels[LABELS.group]?.trim() || s.name;
   const byName = managed.find((s) => s.name === app);
   if (byName) {

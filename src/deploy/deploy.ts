@@ -1,6 +1,7 @@
 /**
  * deploy: label the stack, check the cluster, `docker stack deploy`, wait for convergence.
- * undeploy: `docker stack rm`, then wait until its services, networks, configs and secrets are gone.
+ * undeploy: `docker stack rm`, then wait until its services, networks, configs, secrets and (on this
+ * node) containers are gone.
  */
 import { LABELS } from '../labels.js';
 import { waitForConvergence, type ConvergeTarget } from './converge.js';
@@ -226,8 +227,15 @@ export async function undeploy(deps: DeployDeps, stack: string, options: Undeplo
     }
     const leftNetworks = await deps.engine.listNetworks(stack);
     const leftOthers = await deps.engine.listConfigsAndSecrets(stack);
-    if (leftServices.length + leftNetworks.length + leftOthers.length === 0) break;
-    const left = [...leftServices.map((s) => `service ${s.name}`), ...leftNetworks.map((n) => `network ${n.name}`), ...leftOthers.map((o) => o.name)];
+    // Swarm removes a removed service's containers shortly after; wait for the ones on this node.
+    const leftContainers = leftServices.length === 0 ? await deps.engine.listLocalContainers(stack) : [];
+    if (leftServices.length + leftNetworks.length + leftOthers.length + leftContainers.length === 0) break;
+    const left = [
+      ...leftServices.map((s) => `service ${s.name}`),
+      ...leftNetworks.map((n) => `network ${n.name}`),
+      ...leftOthers.map((o) => o.name),
+      ...(leftContainers.length > 0 ? [`${leftContainers.length} container${leftContainers.length === 1 ? '' : 's'}`] : []),
+    ];
     const line = `waiting for ${left.join(', ')}`;
     if (line !== lastLine) progress((lastLine = line));
     if (Date.now() >= deadline) throw new TimeoutError(`timed out after ${Math.round(timeoutMs / 1000)}s removing stack ${stack}; still there: ${left.join(', ')}`);

@@ -44,6 +44,8 @@ export interface StackEngine {
   removeNetwork(id: string): Promise<void>;
   /** Configs and secrets of the stack (docker stack rm removes them too). */
   listConfigsAndSecrets(stack: string): Promise<StackObject[]>;
+  /** Containers of the stack on the engine we talk to (other nodes' agents remove theirs). */
+  listLocalContainers(stack: string): Promise<StackObject[]>;
 }
 
 interface RawService {
@@ -117,5 +119,10 @@ export class DockerodeStackEngine implements StackEngine {
       this.call('list secrets', () => this.docker.listSecrets({ filters })) as Promise<Array<{ ID: string; Spec?: { Name?: string } }>>,
     ]);
     return [...configs, ...secrets].map((o) => ({ id: o.ID, name: o.Spec?.Name ?? o.ID }));
+  }
+
+  async listLocalContainers(stack: string): Promise<StackObject[]> {
+    const list = await this.call('list containers', () => this.docker.listContainers({ all: true, filters: { label: [`${STACK_NAMESPACE_LABEL}=${stack}`] } }));
+    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, '') }));
   }
 }

@@ -74,6 +74,9 @@ class FakeSwarm implements SwarmClient, StackEngine {
   async listConfigsAndSecrets(): Promise<[]> {
     return [];
   }
+  async listLocalContainers(): Promise<[]> {
+    return [];
+  }
 }
 
 function cluster(): FakeSwarm {

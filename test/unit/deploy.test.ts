@@ -72,6 +72,9 @@ class FakeCluster implements StackEngine, DockerCli {
   async listConfigsAndSecrets(): Promise<StackObject[]> {
     return [];
   }
+  async listLocalContainers(): Promise<StackObject[]> {
+    return [];
+  }
   async stackDeploy(stack: string, yaml: string, options: StackDeployOptions): Promise<string> {
     this.deployed.push({ stack, yaml, options });
     const doc = YAML.parse(yaml) as { services: Record<string, { deploy?: { replicas?: number; labels?: string[] | Record<string, string> } }> };
