@@ -1,5 +1,7 @@
 /** What every command shares: output (people / --json), Docker clients, durations, errors → exit codes. */
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { parseDuration } from '../duration.js';
 import { createDockerCli, type DockerCli } from '../deploy/docker-cli.js';
@@ -56,9 +58,24 @@ export function dockerHostFromEnv(env: NodeJS.ProcessEnv = process.env): string 
   return host;
 }
 
+/**
+ * TLS client certificates as the docker CLI finds them: DOCKER_TLS_VERIFY set → ca.pem, cert.pem
+ * and key.pem from DOCKER_CERT_PATH (default ~/.docker), and https to the tcp:// host.
+ */
+export function tlsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { protocol: 'https'; ca: Buffer; cert: Buffer; key: Buffer } | undefined {
+  if (!env.DOCKER_TLS_VERIFY || env.DOCKER_TLS_VERIFY === '0') return undefined;
+  const dir = env.DOCKER_CERT_PATH || join(homedir(), '.docker');
+  try {
+    return { protocol: 'https', ca: readFileSync(join(dir, 'ca.pem')), cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) };
+  } catch (err) {
+    throw new InvalidInputError(`DOCKER_TLS_VERIFY is set but the certificates in ${dir} can't be read: ${(err as Error).message}`);
+  }
+}
+
 export function createDockerDeps(env: NodeJS.ProcessEnv = process.env): DockerDeps {
   const dockerHost = dockerHostFromEnv(env);
-  const engine = new DockerodeStackEngine({ dockerHost, log: pino({ level: 'silent' }) });
+  const tls = tlsOptionsFromEnv(env);
+  const engine = new DockerodeStackEngine({ dockerHost, log: pino({ level: 'silent' }), ...(tls ? { dockerOptions: tls } : {}) });
   return { dockerHost, engine, swarm: engine.swarm, cli: createDockerCli({ env }) };
 }
 

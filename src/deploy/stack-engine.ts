@@ -58,9 +58,14 @@ export class DockerodeStackEngine implements StackEngine {
   private readonly docker: Docker;
   readonly swarm: SwarmClient;
 
-  constructor(options: { dockerHost: string; log: Logger; requestTimeoutMs?: number }) {
-    this.docker = new Docker({ ...dockerOptionsFromHost(options.dockerHost), timeout: options.requestTimeoutMs ?? 15_000 });
-    this.swarm = new DockerodeSwarm({ dockerHost: options.dockerHost, log: options.log, requestTimeoutMs: options.requestTimeoutMs ?? 15_000 });
+  constructor(options: { dockerHost: string; log: Logger; requestTimeoutMs?: number; dockerOptions?: Partial<Docker.DockerOptions> }) {
+    this.docker = new Docker({ ...dockerOptionsFromHost(options.dockerHost), ...options.dockerOptions, timeout: options.requestTimeoutMs ?? 15_000 });
+    this.swarm = new DockerodeSwarm({
+      dockerHost: options.dockerHost,
+      log: options.log,
+      requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+      ...(options.dockerOptions ? { dockerOptions: options.dockerOptions } : {}),
+    });
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {

@@ -20,6 +20,8 @@ export interface DockerodeSwarmOptions {
   dockerHost: string;
   requestTimeoutMs?: number;
   log: Logger;
+  /** Extra connection options, e.g. TLS client certificates (ca, cert, key) for a tcp:// daemon. */
+  dockerOptions?: Partial<Docker.DockerOptions>;
 }
 
 export function dockerOptionsFromHost(dockerHost: string): Docker.DockerOptions {
@@ -109,7 +111,7 @@ export class DockerodeSwarm implements SwarmClient {
   private readonly log: Logger;
 
   constructor(options: DockerodeSwarmOptions) {
-    const base = dockerOptionsFromHost(options.dockerHost);
+    const base = { ...dockerOptionsFromHost(options.dockerHost), ...options.dockerOptions };
     this.docker = new Docker({ ...base, timeout: options.requestTimeoutMs ?? 10_000 });
     this.streamDocker = new Docker(base);
     this.log = options.log;
