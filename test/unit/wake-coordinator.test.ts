@@ -1,0 +1,173 @@
+/**
+ * WakeCoordinator's logic with a hand-written in-memory SwarmClient. The "task" is a real HTTP
+ * server on 127.0.0.1, so readiness probing is real; the swarm is not (e2e tests cover that).
+ */
+import { createServer, type Server } from 'node:http';
+import t from 'tap';
+import pino from 'pino';
+import { AppRegistry } from '../../src/discovery/app-registry.js';
+import { LABELS } from '../../src/labels.js';
+import { Metrics } from '../../src/metrics.js';
+import type { ScaleOptions, ServiceEvent, ServiceInfo, SwarmClient, TaskInfo } from '../../src/swarm/swarm.js';
+import { WakeCoordinator } from '../../src/wake/coordinator.js';
+import { ReadinessProbe } from '../../src/wake/readiness.js';
+
+const log = pino({ level: 'silent' });
+
+/** Services and tasks in memory; a scale-up makes a task that turns `running` after `startMs`. */
+class MemorySwarm implements SwarmClient {
+  services = new Map<string, ServiceInfo>();
+  tasks = new Map<string, TaskInfo[]>();
+  calls: string[] = [];
+  /** What a new task does: run on this port, or fail with this error. */
+  behaviour = new Map<string, { port?: number; fail?: string; startMs?: number }>();
+
+  add(name: string, labels: Record<string, string>, replicas = 0): void {
+    this.services.set(name, { id: `id-${name}`, name, version: 1, labels: { [LABELS.enable]: 'true', ...labels }, replicas, updatedAt: '' });
+    this.tasks.set(`id-${name}`, []);
+  }
+  async ping() {}
+  async listServices() {
+    this.calls.push('listServices');
+    return [...this.services.values()];
+  }
+  async inspectService(name: string) {
+    return this.services.get(name) ?? [...this.services.values()].find((s) => s.id === name) ?? null;
+  }
+  async scaleService(name: string, replicas: number, options: ScaleOptions = {}) {
+    this.calls.push(`scale ${name} ${replicas}`);
+    const svc = this.services.get(name);
+    if (!svc) throw new Error('no such service');
+    const previousReplicas = svc.replicas;
+    if (svc.replicas === replicas || (options.onlyIf && !options.onlyIf(svc))) return { changed: false, version: svc.version, previousReplicas };
+    svc.replicas = replicas;
+    svc.version += 1;
+    svc.labels = { ...svc.labels, ...options.labels };
+    const list = this.tasks.get(svc.id) ?? [];
+    if (replicas === 0) for (const task of list) task.desiredState = 'shutdown';
+    else {
+      const b = this.behaviour.get(name) ?? {};
+      const task: TaskInfo = { id: `task-${name}-${list.length}`, serviceId: svc.id, nodeId: 'n1', state: 'starting', desiredState: 'running', error: undefined, message: '', exitCode: undefined, containerId: 'c1', createdAt: new Date().toISOString(), addresses: [{ networkId: 'net', networkName: 'net', ip: '127.0.0.1' }] };
+      list.push(task);
+      setTimeout(() => {
+        if (b.fail) Object.assign(task, { state: 'failed', error: b.fail, desiredState: 'shutdown' });
+        else task.state = 'running';
+      }, b.startMs ?? 30);
+    }
+    return { changed: true, version: svc.version, previousReplicas };
+  }
+  async updateServiceLabels(name: string, add: Record<string, string>) {
+    const svc = this.services.get(name);
+    if (!svc) throw new Error('no such service');
+    svc.labels = { ...svc.labels, ...add };
+    return svc;
+  }
+  async listTasks(serviceId: string) {
+    this.calls.push('listTasks');
+    return (this.tasks.get(serviceId) ?? []).map((task) => ({ ...task }));
+  }
+  async watchServices(signal: AbortSignal, _onEvent: (e: ServiceEvent) => void) {
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
+  async containerNetworkBytes() {
+    return null;
+  }
+}
+
+async function origin(): Promise<{ server: Server; port: number }> {
+  const server = createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  return { server, port: typeof addr === 'object' && addr ? addr.port : 0 };
+}
+
+async function setup(t: { teardown(fn: () => unknown): void }, swarm: MemorySwarm) {
+  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 2000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
+  await registry.start();
+  const readiness = new ReadinessProbe(swarm, 500);
+  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics: new Metrics({ defaultMetrics: false }), log, probeIntervalMs: 10 });
+  t.teardown(async () => {
+    await registry.stop();
+    await readiness.close();
+  });
+  return { registry, coordinator };
+}
+
+t.test('fifty concurrent requests: one scale-up, all get the ready endpoint, then the fast path', async (t) => {
+  const { server, port } = await origin();
+  t.teardown(() => server.close());
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) });
+  swarm.behaviour.set('web', { port, startMs: 50 });
+  const { registry, coordinator } = await setup(t, swarm);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  const eps = await Promise.all(Array.from({ length: 50 }, () => coordinator.ensureReady(entry, new AbortController().signal)));
+  t.equal(swarm.calls.filter((c) => c === 'scale web 1').length, 1, 'one scale-up');
+  t.ok(eps.every((e) => e.ip === '127.0.0.1' && e.port === port));
+  t.match(swarm.services.get('web')?.labels[LABELS.stateReason], /^woken: request/);
+  const before = swarm.calls.length;
+  await coordinator.ensureReady(entry, new AbortController().signal);
+  t.equal(swarm.calls.length, before, 'fast path: no swarm call');
+});
+
+t.test('a waiter that leaves does not cancel the wake for the others', async (t) => {
+  const { server, port } = await origin();
+  t.teardown(() => server.close());
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) });
+  swarm.behaviour.set('web', { port, startMs: 200 });
+  const { registry, coordinator } = await setup(t, swarm);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  const leaving = new AbortController();
+  const a = coordinator.ensureReady(entry, leaving.signal);
+  const b = coordinator.ensureReady(entry, new AbortController().signal);
+  setTimeout(() => leaving.abort(new Error('client gone')), 20);
+  await t.rejects(a, /client gone/);
+  t.equal((await b).port, port, 'the other waiter is served');
+});
+
+t.test('a task failure after the scale-up: AppFailedError naming it, group scaled back', async (t) => {
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: '80', [LABELS.group]: 'shop' });
+  swarm.add('worker', { [LABELS.group]: 'shop' });
+  swarm.behaviour.set('web', { fail: 'task: non-zero exit (3)' });
+  const { registry, coordinator } = await setup(t, swarm);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_APP_FAILED', message: /non-zero exit \(3\)/ });
+  t.ok(swarm.calls.includes('scale worker 1'), 'the worker of the group was woken too');
+  t.equal(swarm.services.get('web')?.replicas, 0, 'web scaled back');
+  t.equal(swarm.services.get('worker')?.replicas, 0, 'worker scaled back');
+  t.match(swarm.services.get('web')?.labels[LABELS.stateReason], /wake failed: SA_APP_FAILED/);
+  t.notOk(coordinator.isWaking('web'), 'not stuck waking: the next request retries');
+});
+
+t.test('failures of tasks from before the wake are old news', async (t) => {
+  const { server, port } = await origin();
+  t.teardown(() => server.close());
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) });
+  swarm.tasks.get('id-web')?.push({ id: 'old', serviceId: 'id-web', nodeId: 'n1', state: 'failed', desiredState: 'shutdown', error: 'task: non-zero exit (1)', message: '', exitCode: 1, containerId: undefined, createdAt: '2020-01-01T00:00:00Z', addresses: [] });
+  swarm.behaviour.set('web', { port });
+  const { registry, coordinator } = await setup(t, swarm);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  t.equal((await coordinator.ensureReady(entry, new AbortController().signal)).port, port);
+});
+
+t.test('never ready: WakeTimeoutError after the wake timeout, scaled back, then a retry works', async (t) => {
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: '1', [LABELS.wakeTimeout]: '300ms' });
+  swarm.behaviour.set('web', { port: 1 }); // nothing listens on port 1: the probe never succeeds
+  const { registry, coordinator } = await setup(t, swarm);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  const started = Date.now();
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_WAKE_TIMEOUT', message: /within 300 ms.*probe: ECONNREFUSED/ });
+  t.ok(Date.now() - started >= 290, 'waited the whole timeout');
+  t.equal(swarm.services.get('web')?.replicas, 0, 'scaled back to 0');
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_WAKE_TIMEOUT' });
+  t.equal(swarm.calls.filter((c) => c === 'scale web 1').length, 2, 'a later request starts a new wake');
+});
