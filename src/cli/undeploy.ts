@@ -57,5 +57,6 @@ export function undeployCommand(ctx: CliContext): Command {
 
 function human(r: UndeployReport): string {
   if (!r.existed) return `stack ${r.stack}: nothing to remove`;
-  return `stack ${r.stack} removed in ${(r.ms / 1000).toFixed(1)}s (${r.removedServices.length} services, ${r.removedNetworks.length} networks)`;
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  return `stack ${r.stack} removed in ${(r.ms / 1000).toFixed(1)}s (${count(r.removedServices.length, 'service')}, ${count(r.removedNetworks.length, 'network')})`;
 }

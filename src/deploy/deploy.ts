@@ -208,7 +208,8 @@ export async function undeploy(deps: DeployDeps, stack: string, options: Undeplo
     return { stack, removedServices: [], removedNetworks: [], existed: false, ms: Date.now() - started };
   }
 
-  progress(`removing stack ${stack} (${services.length} services, ${networks.length} networks)`);
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  progress(`removing stack ${stack} (${count(services.length, 'service')}, ${count(networks.length, 'network')})`);
   try {
     const out = await deps.cli.stackRm(stack);
     for (const line of out.split('\n')) if (line.trim()) progress(`docker: ${line.trim()}`);
