@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
-import { dockerOptionsFromHost } from '../../src/swarm/dockerode-swarm.js';
+import pino from 'pino';
+import { DockerodeSwarm, dockerOptionsFromHost } from '../../src/swarm/dockerode-swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 function envFromStateFile(): Record<string, string> {
@@ -192,28 +193,16 @@ export interface ServiceUpdate {
  */
 export async function recordServiceEvents(name: string): Promise<{ updates: ServiceUpdate[]; scaleUps(): number; stop(): void }> {
   const controller = new AbortController();
-  const stream = (await docker.getEvents({ filters: { type: ['service'], service: [name] }, abortSignal: controller.signal } as Docker.GetEventsOptions)) as NodeJS.ReadableStream & { destroy(): void };
   const updates: ServiceUpdate[] = [];
-  let buffer = '';
-  stream.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl).trim();
-      buffer = buffer.slice(nl + 1);
-      if (!line) continue;
-      const ev = JSON.parse(line) as { Action: string; Actor: { Attributes: Record<string, string> } };
-      const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
-      updates.push({ action: ev.Action, replicasOld: num(ev.Actor.Attributes['replicas.old']), replicasNew: num(ev.Actor.Attributes['replicas.new']) });
-    }
+  const swarm = new DockerodeSwarm({ dockerHost: DOCKER_HOST, log: pino({ level: 'silent' }) });
+  const watching = swarm.watchServices(controller.signal, (e) => {
+    if (e.serviceName === name) updates.push({ action: e.action, replicasOld: e.replicasOld, replicasNew: e.replicasNew });
   });
-  stream.on('error', () => undefined);
+  watching.catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 100)); // the subscription is live before the caller acts
   return {
     updates,
     scaleUps: () => updates.filter((u) => u.action === 'update' && u.replicasOld !== undefined && u.replicasNew !== undefined && u.replicasNew > u.replicasOld).length,
-    stop: () => {
-      controller.abort();
-      stream.destroy();
-    },
+    stop: () => controller.abort(),
   };
 }
