@@ -220,7 +220,7 @@ export class IdleReaper {
       const now = this.now();
       const again = await this.decide(fresh, opts.force ? 0 : idleTimeoutMs, opts.force ? 0 : minAwakeMs, now);
       if (again.action !== 'scale-down') {
-        log.debug({ reason: again.action === 'skip' ? again.reason : undefined }, 'scale-down called off: activity at the last moment');
+        log.info({ reason: again.action === 'skip' ? again.reason : undefined }, 'scale-down called off: activity at the last moment');
         return 'busy';
       }
       const members = this.groupOf(fresh);
@@ -242,6 +242,10 @@ export class IdleReaper {
         return result.conflict ? 'conflict' : 'already-down';
       }
       this.awakeSince.delete(app);
+      if (this.openCount(members) > 0 || members.some((m) => coordinator.isWaking(m))) {
+        // The update was already on its way; the wake path (after the guard) scales it back up.
+        log.info('a request arrived while the scale-down was being written; the wake brings the app back');
+      }
       metrics?.idleScaleDowns.inc({ app });
       if (policy.idleReplicas === 0) metrics?.setState(app, 'asleep');
       log.info({ from: svc.replicas, to: policy.idleReplicas, version: result.version, reason: opts.reason }, 'scaled down');
