@@ -23,7 +23,7 @@ export interface AdminDeps {
   /** For PUT /api/apps/:service/idle-timeout (writes the label; tasks keep running). */
   swarm?: Pick<SwarmClient, 'updateServiceLabels'>;
   /** For POST /api/apps/:service/sleep. */
-  reaper?: Pick<IdleReaper, 'scaleDown' | 'touch'>;
+  reaper?: Pick<IdleReaper, 'scaleDown' | 'touch' | 'activity'>;
 }
 
 export const MIN_IDLE_TIMEOUT_MS = 1000;
@@ -67,7 +67,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
       idleTimeoutMs: e.policy.idleTimeoutMs,
       strategy: e.policy.strategy,
       open: traffic.open(e.policy.service),
-      lastActivity: traffic.lastActivity(e.policy.service) ?? null,
+      // Every activity source this replica saw (own traffic, Traefik metrics, network bytes).
+      lastActivity: deps.reaper?.activity.localLatest(e.policy.service) ?? traffic.lastActivity(e.policy.service) ?? null,
     })),
   );
 
