@@ -143,3 +143,40 @@ t.test('start() reports activity through the callback with the poll time', async
   t.equal(seen[0]?.[0], 'web');
   t.type(seen[0]?.[1], 'number');
 });
+
+t.test('several Traefik replicas behind one DNS name: each followed on its own', async (t) => {
+  // Two "replicas" on 127.0.0.1 and 127.0.0.2, same port, with different counters.
+  const counters = new Map<string, number>([['127.0.0.1', 10], ['127.0.0.2', 3]]);
+  const servers = ['127.0.0.1', '127.0.0.2'].map((ip) =>
+    createServer((_req, res) => res.end(`traefik_service_requests_total{code="200",method="GET",protocol="http",service="web@swarm"} ${counters.get(ip)}\n`)),
+  );
+  await new Promise<void>((r) => servers[0]!.listen(0, '127.0.0.1', r));
+  const address = servers[0]!.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((r, j) => servers[1]!.once('error', j).listen(port, '127.0.0.2', r));
+  t.teardown(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))));
+  let addresses = ['127.0.0.1', '127.0.0.2'];
+  const lookups: string[] = [];
+  const source = new TraefikMetricsSource({
+    url: `http://tasks.traefik:${port}/metrics`,
+    intervalMs: 1000,
+    registry: new FakeRegistry([entry('web')]),
+    log: silentLog,
+    resolve: async (host) => {
+      lookups.push(host);
+      return addresses;
+    },
+  });
+  t.same(await source.poll(), [], 'baseline for both');
+  t.same(await source.poll(), [], 'two replicas with different counters are not read as jumps');
+  t.same(lookups, ['tasks.traefik', 'tasks.traefik'], 'resolved on every poll');
+  counters.set('127.0.0.2', 4);
+  t.same(await source.poll(), ['web'], 'a request ended on the second replica');
+  addresses = ['127.0.0.1'];
+  t.same(await source.poll(), [], 'a replica gone from DNS is neither activity nor a reset of the other');
+  addresses = ['127.0.0.1', '127.0.0.2'];
+  counters.set('127.0.0.2', 9);
+  t.same(await source.poll(), [], 'a replica (back) in DNS starts with a baseline');
+  counters.set('127.0.0.1', 11);
+  t.same(await source.poll(), ['web']);
+});
