@@ -10,6 +10,9 @@ import { LABELS } from '../labels.js';
 import type { SwarmClient } from '../swarm/swarm.js';
 import type { Endpoint, ReadinessProbe } from './readiness.js';
 
+/** How long a wake waits for Swarm to schedule a task before it re-checks its scale-up. */
+const RESCALE_AFTER_MS = 1000;
+
 export interface WakeCoordinatorOptions {
   registry: AppRegistry;
   swarm: SwarmClient;
@@ -118,6 +121,7 @@ export class WakeCoordinator {
       scaled = results.some((r) => r.service === policy.service && r.changed);
 
       let lastSeen = 'not checked yet';
+      let lastScaleAt = performance.now();
       for (;;) {
         const tick = performance.now();
         const check = await readiness.check(policy, known);
@@ -132,6 +136,16 @@ export class WakeCoordinator {
           return;
         }
         if (check.failure) throw new AppFailedError(policy.service, check.failure);
+        if (check.scheduled === 0 && performance.now() - lastScaleAt > RESCALE_AFTER_MS) {
+          // Nothing scheduled a while after our scale-up: another replica's scale-down (or an
+          // operator) may have landed after it. Scale up again; a no-op if replicas are at target.
+          lastScaleAt = performance.now();
+          const again = await swarm.scaleService(policy.service, policy.replicas, {
+            onlyIf: (current) => (current.replicas ?? 0) < policy.replicas,
+            labels: stateLabels(`woken: ${reason}`),
+          });
+          if (again.changed) log.warn({ to: policy.replicas }, 'scaled down under a wake; scaled up again');
+        }
         if (Date.now() >= deadline) throw new WakeTimeoutError(policy.service, policy.wakeTimeoutMs, lastSeen);
         const wait = Math.max(0, this.options.probeIntervalMs - (performance.now() - tick));
         await sleep(Math.min(wait, Math.max(0, deadline - Date.now())), timeout);

@@ -18,6 +18,8 @@ export interface ReadinessResult {
   failure: string | undefined;
   /** What the app looked like, for timeout messages: "task abc starting", "probe: 503". */
   lastSeen: string;
+  /** Tasks Swarm means to run (desired state running), whatever their current state. */
+  scheduled: number;
 }
 
 /** Traefik's rule: the labelled network if the task has it, else the first network attached. */
@@ -45,12 +47,13 @@ export class ReadinessProbe {
   async check(policy: AppPolicy, knownTaskIds: ReadonlySet<string>): Promise<ReadinessResult> {
     const tasks = await this.swarm.listTasks(policy.serviceId);
     const running = tasks.filter((t) => t.state === 'running' && t.desiredState === 'running');
+    const scheduled = tasks.filter((t) => t.desiredState === 'running').length;
     const newFailure = tasks
       .filter((t) => TERMINAL_FAILURES.has(t.state) && !knownTaskIds.has(t.id))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
 
     if (!policy.http) {
-      return { ready: running.map((t) => ({ ip: '', port: 0, taskId: t.id })), failure: failureText(newFailure), lastSeen: describe(tasks) };
+      return { ready: running.map((t) => ({ ip: '', port: 0, taskId: t.id })), failure: failureText(newFailure), lastSeen: describe(tasks), scheduled };
     }
 
     const candidates: Endpoint[] = [];
@@ -65,6 +68,7 @@ export class ReadinessProbe {
       ready,
       failure: ready.length === 0 ? failureText(newFailure) : undefined,
       lastSeen: probeNote ? `${describe(tasks)}; probe: ${probeNote}` : describe(tasks),
+      scheduled,
     };
   }
 

@@ -171,3 +171,20 @@ t.test('never ready: WakeTimeoutError after the wake timeout, scaled back, then 
   await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_WAKE_TIMEOUT' });
   t.equal(swarm.calls.filter((c) => c === 'scale web 1').length, 2, 'a later request starts a new wake');
 });
+
+t.test('a scale-down from another replica that lands under a wake is undone', async (t) => {
+  const { server, port } = await origin();
+  t.teardown(() => server.close());
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port), [LABELS.wakeTimeout]: '5s' });
+  swarm.behaviour.set('web', { port, startMs: 10_000 }); // the first task would take long...
+  const { registry, coordinator } = await setup(t, swarm);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  const ready = coordinator.ensureReady(entry, new AbortController().signal);
+  await new Promise((r) => setTimeout(r, 50));
+  swarm.behaviour.set('web', { port, startMs: 20 }); // ...and the re-scaled one starts at once
+  await swarm.scaleService('web', 0); // the other replica's scale-down lands after our scale-up
+  t.equal((await ready).port, port, 'ready after all');
+  t.equal(swarm.calls.filter((c) => c === 'scale web 1').length, 2, 'scaled up a second time');
+});
