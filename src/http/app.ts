@@ -6,7 +6,7 @@
  *   body:      buffered up to the limit (413 beyond it, nothing sent to the app)
  *   handler:   await readiness → proxy to the task address (reply-from / undici)
  */
-import replyFrom from '@fastify/reply-from';
+import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
@@ -46,6 +46,11 @@ declare module 'fastify' {
     routed: Routed | undefined;
   }
 }
+
+// reply-from hooks that need nothing from the request's closure: made once, not per request.
+const toAppHeaders: NonNullable<FastifyReplyFromHooks['rewriteRequestHeaders']> = (req, headers) => forwardedHeaders(req.raw as IncomingMessage, headers);
+const markColdStart: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => ({ ...headers, 'x-activator-cold-start': 'true' });
+const noRetry: NonNullable<FastifyReplyFromHooks['retryDelay']> = () => null;
 
 export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, registry, coordinator, traffic, metrics } = deps;
@@ -157,9 +162,9 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const body = request.body as Buffer | undefined;
     return reply.from(`http://${endpoint.ip}:${endpoint.port}${request.url}`, {
       ...(body !== undefined && body.length > 0 ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
-      rewriteRequestHeaders: (req, headers) => forwardedHeaders(req.raw as IncomingMessage, headers),
-      rewriteHeaders: (headers) => (routed.cold ? { ...headers, 'x-activator-cold-start': 'true' } : headers),
-      retryDelay: () => null,
+      rewriteRequestHeaders: toAppHeaders,
+      rewriteHeaders: routed.cold ? markColdStart : undefined,
+      retryDelay: noRetry,
       onError: (rep, { error }) => {
         if (attempt === 0 && isRetryableConnectError(error)) {
           // The task went away (scaled down, replaced): forget it and take the wake path once more.
