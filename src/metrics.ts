@@ -1,5 +1,6 @@
 /** Every Prometheus metric the activator exports, on one registry (served at <internal>/metrics). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ERROR_CODES } from './errors.js';
 
 export type AppState = 'asleep' | 'waking' | 'awake';
 const STATES: AppState[] = ['asleep', 'waking', 'awake'];
@@ -17,7 +18,6 @@ export class Metrics {
   readonly wakeFailures = new Counter({ name: 'activator_wake_failures_total', help: 'Wakes that failed, by reason', labelNames: ['app', 'reason'], registers: [this.registry] });
   readonly held = new Gauge({ name: 'activator_held_requests', help: 'Requests waiting for an app to wake', labelNames: ['app'], registers: [this.registry] });
   readonly inFlight = new Gauge({ name: 'activator_in_flight', help: 'Requests and connections open through the activator', labelNames: ['app'], registers: [this.registry] });
-  readonly proxied = new Counter({ name: 'activator_proxied_requests_total', help: 'Requests proxied to apps', labelNames: ['app', 'path'], registers: [this.registry] });
   readonly state = new Gauge({ name: 'activator_app_state', help: '1 for the state each app is in (asleep, waking, awake)', labelNames: ['app', 'state'], registers: [this.registry] });
   readonly idleScaleDowns = new Counter({ name: 'activator_idle_scale_downs_total', help: 'Scale-downs of idle apps', labelNames: ['app'], registers: [this.registry] });
   readonly secondsSinceActivity = new Gauge({ name: 'activator_seconds_since_last_activity', help: 'Seconds since the last activity seen for an app', labelNames: ['app'], registers: [this.registry] });
@@ -33,8 +33,10 @@ export class Metrics {
     for (const s of STATES) this.state.set({ app, state: s }, s === state ? 1 : 0);
   }
 
+  /** A removed app: drop every series that names it (preview environments come and go). */
   forget(app: string): void {
-    for (const metric of [this.held, this.inFlight, this.secondsSinceActivity]) metric.remove({ app });
+    for (const metric of [this.held, this.inFlight, this.secondsSinceActivity, this.wakes, this.wakeDuration, this.idleScaleDowns, this.monitorRequests]) metric.remove({ app });
     for (const s of STATES) this.state.remove({ app, state: s });
+    for (const reason of Object.keys(ERROR_CODES)) this.wakeFailures.remove({ app, reason });
   }
 }

@@ -99,11 +99,13 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
   async resync(): Promise<void> {
     const services = await this.options.swarm.listServices(this.filters());
     const next = new Map<string, AppEntry>();
+    const previous = this.byServiceName;
     for (const svc of services) {
       const entry = this.toEntry(svc);
-      if (entry) next.set(svc.name, entry);
+      const known = previous.get(svc.name);
+      // An event may have brought newer data than this snapshot (taken before it): keep the newer.
+      if (entry) next.set(svc.name, known && known.version > entry.version ? known : entry);
     }
-    const previous = this.byServiceName;
     this.byServiceName = next;
     this.serviceNameById = new Map(services.map((s) => [s.id, s.name]));
     this.rebuildIndexes();
@@ -112,6 +114,8 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
       if (!old || old.version !== entry.version) this.emit('changed', name, entry, undefined);
     }
     for (const name of previous.keys()) if (!next.has(name)) this.emit('changed', name, undefined, undefined);
+    const current = new Set(services.map((svc) => `${svc.id}@${svc.version}`));
+    for (const key of this.loggedProblems) if (!key.startsWith('conflict:') && !current.has(key)) this.loggedProblems.delete(key);
     this.syncedOnce = true;
     this.emit('synced', next.size);
   }
@@ -171,7 +175,9 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
     if (!svc) return;
     this.serviceNameById.set(svc.id, svc.name);
     const entry = this.toEntry(svc);
-    const had = this.byServiceName.has(svc.name);
+    const known = this.byServiceName.get(svc.name);
+    if (entry && known && known.version > entry.version) return; // an older inspect finished late
+    const had = known !== undefined;
     if (entry) this.byServiceName.set(svc.name, entry);
     else this.byServiceName.delete(svc.name);
     if (entry || had) {
@@ -183,12 +189,18 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
   private async watchLoop(): Promise<void> {
     let delay = RECONNECT_MIN_MS;
     const signal = this.abort.signal;
+    let reconnecting = false;
     while (!signal.aborted) {
       const connectedAt = Date.now();
       try {
-        await this.options.swarm.watchServices(signal, (event) => {
+        const watching = this.options.swarm.watchServices(signal, (event) => {
           this.onEvent(event).catch((err: unknown) => this.options.log.warn({ err, serviceId: event.serviceId }, 'handling service event failed'));
         });
+        if (reconnecting) {
+          // Subscribed again: now catch up on what happened while the stream was down.
+          void sleep(100, signal).then(() => (signal.aborted ? undefined : this.resync().catch(() => undefined)));
+        }
+        await watching;
       } catch (err) {
         if (signal.aborted) return;
         this.options.log.warn({ err, retryInMs: delay }, 'docker event stream lost; reconnecting');
@@ -196,8 +208,7 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
       if (signal.aborted) return;
       await sleep(delay, signal);
       delay = Date.now() - connectedAt > 30_000 ? RECONNECT_MIN_MS : Math.min(delay * 2, RECONNECT_MAX_MS);
-      // Events may have been missed while disconnected.
-      await this.resync().catch(() => undefined);
+      reconnecting = true;
     }
   }
 }
@@ -212,10 +223,12 @@ export function normaliseHost(hostHeader: string): string {
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

@@ -8,7 +8,7 @@
  */
 import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { IncomingMessage } from 'node:http';
+import { METHODS, type IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
@@ -20,7 +20,7 @@ import type { Endpoint } from '../wake/readiness.js';
 import type { WakeCoordinator } from '../wake/coordinator.js';
 import { sendProblem, toProblem, wantsHtml } from './error-page.js';
 import { HoldGate } from './hold.js';
-import { forwardedHeaders, isRetryableConnectError } from './forwarding.js';
+import { forwardedHeaders, isRetryableConnectError, stripHopByHop } from './forwarding.js';
 import { waitingPageHtml } from './waiting-page.js';
 import { attachWebSocketProxy } from './websocket.js';
 
@@ -48,8 +48,16 @@ declare module 'fastify' {
 }
 
 // reply-from hooks that need nothing from the request's closure: made once, not per request.
-const toAppHeaders: NonNullable<FastifyReplyFromHooks['rewriteRequestHeaders']> = (req, headers) => forwardedHeaders(req.raw as IncomingMessage, headers);
-const markColdStart: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => ({ ...headers, 'x-activator-cold-start': 'true' });
+const toAppHeaders: NonNullable<FastifyReplyFromHooks['rewriteRequestHeaders']> = (req, headers) => stripHopByHop(forwardedHeaders(req.raw as IncomingMessage, headers));
+// The app's hop-by-hop headers describe its connection to us, not ours to the client.
+const toClientHeaders: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => {
+  if (headers.connection === undefined && headers['keep-alive'] === undefined) return headers;
+  const out = Object.assign({}, headers);
+  delete out.connection;
+  delete out['keep-alive'];
+  return out;
+};
+const markColdStart: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => ({ ...toClientHeaders(headers, undefined as never), 'x-activator-cold-start': 'true' });
 const noRetry: NonNullable<FastifyReplyFromHooks['retryDelay']> = () => null;
 
 export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -78,6 +86,18 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) => done(null, body));
 
   app.decorateRequest('routed', undefined);
+  // Paths and methods belong to the apps: route every method Node's parser knows (WebDAV etc.).
+  for (const method of METHODS) {
+    if (method === 'CONNECT') continue;
+    if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
+  }
+
+  /** Open work for the idle reaper, closed when the response ends or the client leaves (any method). */
+  function openTraffic(service: string, reply: FastifyReply): () => void {
+    const end = traffic.begin(service);
+    reply.raw.once('close', end);
+    return end;
+  }
 
   app.addHook('onRequest', async (request, reply) => {
     const entry = registry.byHost(request.headers.host);
@@ -98,7 +118,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const service = entry.policy.service;
     const fast = coordinator.endpointFor(service);
     if (fast) {
-      request.routed = { entry, endpoint: Promise.resolve(fast), cold: false, endTraffic: traffic.begin(service) };
+      request.routed = { entry, endpoint: Promise.resolve(fast), cold: false, endTraffic: openTraffic(service, reply) };
       return;
     }
     const isWait = request.url === waitPath;
@@ -123,7 +143,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const endpoint = coordinator.ensureReady(entry, gone.signal, `request for ${request.headers.host}`);
     endpoint.then(release, release);
     endpoint.catch(() => undefined); // awaited in the handler; avoid an unhandled rejection meanwhile
-    request.routed = { entry, endpoint, cold: true, endTraffic: traffic.begin(service) };
+    request.routed = { entry, endpoint, cold: true, endTraffic: openTraffic(service, reply) };
   });
 
   app.addHook('onResponse', async (request) => {
@@ -161,9 +181,11 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const service = routed.entry.policy.service;
     const body = request.body as Buffer | undefined;
     return reply.from(`http://${endpoint.ip}:${endpoint.port}${request.url}`, {
-      ...(body !== undefined && body.length > 0 ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
+      // Always pass the buffered body ourselves (even empty): left to reply-from, a JSON content
+      // type would make it JSON.stringify the Buffer.
+      ...(body !== undefined ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
       rewriteRequestHeaders: toAppHeaders,
-      rewriteHeaders: routed.cold ? markColdStart : undefined,
+      rewriteHeaders: routed.cold ? markColdStart : toClientHeaders,
       retryDelay: noRetry,
       onError: (rep, { error }) => {
         if (attempt === 0 && isRetryableConnectError(error)) {
@@ -175,7 +197,8 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
             .catch((err: unknown) => handleError(asActivatorError(err, service), request, rep as FastifyReply));
           return;
         }
-        const err = new ActivatorError('SA_UPSTREAM_ERROR', `app ${service} at ${endpoint.ip}:${endpoint.port}: ${(error as Error).message}`, service, { cause: error });
+        // The task address goes to the log (through the cause), not to the client.
+        const err = new ActivatorError('SA_UPSTREAM_ERROR', `app ${service} did not answer: ${(error as Error).message}`, service, { cause: Object.assign(new Error(`upstream ${endpoint.ip}:${endpoint.port} (task ${endpoint.taskId})`), { cause: error }) });
         handleError(err, request, rep as FastifyReply);
       },
     });

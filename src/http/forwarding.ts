@@ -35,3 +35,11 @@ export function isRetryableConnectError(error: unknown): boolean {
   }
   return false;
 }
+
+/** Request headers undici refuses or that only describe the client's hop (HTTP path only: the WebSocket tunnel needs Upgrade). */
+const HOP_BY_HOP_REQUEST = ['expect', 'keep-alive', 'upgrade', 'proxy-connection', 'trailer'];
+
+export function stripHopByHop(headers: Headers): Headers {
+  for (const name of HOP_BY_HOP_REQUEST) if (headers[name] !== undefined) delete headers[name];
+  return headers;
+}

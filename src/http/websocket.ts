@@ -16,6 +16,11 @@ import type { HoldGate } from './hold.js';
 export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds: HoldGate): void {
   const log = deps.log.child({ module: 'websocket' });
   const { registry, coordinator, traffic, config } = deps;
+  // Upgraded sockets are never idle: close them ourselves, or the server's close would wait forever.
+  const tunnels = new Set<Duplex>();
+  app.addHook('preClose', async () => {
+    for (const socket of tunnels) socket.destroy();
+  });
 
   function fail(socket: Duplex, err: unknown, req: IncomingMessage): void {
     const p = toProblem(err, config.retryAfterSeconds);
@@ -39,6 +44,15 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
     const service = entry.policy.service;
     const endTraffic = traffic.begin(service);
     socket.once('close', endTraffic);
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+
+    // Read while held: a client's FIN is only noticed on a flowing socket, and anything it sends
+    // early must reach the app after the upgrade, in order.
+    const early: Buffer[] = [head];
+    const stash = (chunk: Buffer) => void early.push(chunk);
+    socket.on('data', stash);
+    socket.once('end', () => socket.destroy());
 
     const connect = async (attempt: number): Promise<void> => {
       let endpoint: Endpoint | undefined = coordinator.endpointFor(service);
@@ -48,7 +62,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
         const onClose = () => gone.abort(new Error('client went away while held'));
         socket.once('close', onClose);
         try {
-          endpoint = await coordinator.ensureReady(entry, gone.signal);
+          endpoint = await coordinator.ensureReady(entry, gone.signal, `WebSocket for ${req.headers.host}`);
         } finally {
           release();
           socket.off('close', onClose);
@@ -56,6 +70,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
       }
       if (socket.destroyed) return;
       const target = endpoint;
+      let answered = false;
       const upstream = httpRequest({
         host: target.ip,
         port: target.port,
@@ -65,12 +80,17 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
         setHost: false,
         agent: false,
       });
+      const dropUpstream = () => upstream.destroy();
+      socket.once('close', dropUpstream);
       upstream.on('upgrade', (res, upSocket, upHead) => {
+        answered = true;
+        if (socket.destroyed) return void upSocket.destroy();
         const lines = [`HTTP/1.1 ${res.statusCode ?? 101} ${res.statusMessage ?? 'Switching Protocols'}`];
         for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
         socket.write(`${lines.join('\r\n')}\r\n\r\n`);
         if (upHead.length > 0) socket.write(upHead);
-        if (head.length > 0) upSocket.write(head);
+        socket.off('data', stash);
+        for (const chunk of early) if (chunk.length > 0) upSocket.write(chunk);
         upSocket.on('error', () => socket.destroy());
         socket.on('error', () => upSocket.destroy());
         upSocket.once('close', () => socket.destroy());
@@ -79,19 +99,28 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
         socket.pipe(upSocket);
       });
       upstream.on('response', (res) => {
-        // The app declined the upgrade: relay its answer as is.
+        // The app declined the upgrade: relay its answer. The body arrives de-chunked, so drop the
+        // framing headers and let the close delimit it.
+        answered = true;
         const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage}`];
-        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          const name = String(res.rawHeaders[i]).toLowerCase();
+          if (name === 'transfer-encoding' || name === 'connection' || name === 'keep-alive') continue;
+          lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+        }
+        lines.push('Connection: close');
         socket.write(`${lines.join('\r\n')}\r\n\r\n`);
         res.pipe(socket);
       });
       upstream.on('error', (err) => {
+        socket.off('close', dropUpstream);
+        if (answered) return void socket.destroy(); // mid-answer: no second HTTP response on this socket
         if (attempt === 0 && isRetryableConnectError(err)) {
           coordinator.invalidate(service, target);
           connect(1).catch((e: unknown) => fail(socket, asActivatorError(e, service), req));
           return;
         }
-        fail(socket, new UpstreamError(service, `WebSocket upstream ${target.ip}:${target.port}: ${err.message}`, { cause: err }), req);
+        fail(socket, new UpstreamError(service, `WebSocket upgrade failed: ${err.message}`, { cause: Object.assign(new Error(`upstream ${target.ip}:${target.port}`), { cause: err }) }), req);
       });
       upstream.end();
     };
