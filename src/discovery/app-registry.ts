@@ -37,7 +37,9 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
   private serviceNameById = new Map<string, string>();
   private hosts = new Map<string, AppEntry>();
   private groups = new Map<string, AppEntry[]>();
-  private readonly loggedProblems = new Set<string>();
+  /** Label problems already logged, per service ID: log again only when they change. */
+  private readonly loggedProblems = new Map<string, string>();
+  private readonly loggedConflicts = new Set<string>();
   private abort = new AbortController();
   private resyncTimer: NodeJS.Timeout | undefined;
   private watching: Promise<void> | undefined;
@@ -114,8 +116,8 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
       if (!old || old.version !== entry.version) this.emit('changed', name, entry, undefined);
     }
     for (const name of previous.keys()) if (!next.has(name)) this.emit('changed', name, undefined, undefined);
-    const current = new Set(services.map((svc) => `${svc.id}@${svc.version}`));
-    for (const key of this.loggedProblems) if (!key.startsWith('conflict:') && !current.has(key)) this.loggedProblems.delete(key);
+    const current = new Set(services.map((svc) => svc.id));
+    for (const id of this.loggedProblems.keys()) if (!current.has(id)) this.loggedProblems.delete(id);
     this.syncedOnce = true;
     this.emit('synced', next.size);
   }
@@ -124,9 +126,9 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
     if (!this.matchesSelector(svc.labels)) return undefined;
     const result = parsePolicy(svc, this.options.defaults);
     if (!result.ok) {
-      const key = `${svc.id}@${svc.version}`;
-      if (!this.loggedProblems.has(key)) {
-        this.loggedProblems.add(key);
+      const signature = JSON.stringify(result.errors);
+      if (this.loggedProblems.get(svc.id) !== signature) {
+        this.loggedProblems.set(svc.id, signature);
         for (const problem of result.errors) {
           this.options.log.error({ service: svc.name, label: problem.label, problem: problem.message }, 'skipping service with invalid labels');
         }
@@ -145,8 +147,8 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
         const owner = hosts.get(host);
         if (owner) {
           const key = `conflict:${host}:${owner.policy.service}:${entry.policy.service}`;
-          if (!this.loggedProblems.has(key)) {
-            this.loggedProblems.add(key);
+          if (!this.loggedConflicts.has(key)) {
+            this.loggedConflicts.add(key);
             this.options.log.warn({ host, service: entry.policy.service, owner: owner.policy.service }, 'host claimed by two services; keeping the first');
           }
           continue;
