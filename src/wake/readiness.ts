@@ -20,6 +20,8 @@ export interface ReadinessResult {
   lastSeen: string;
   /** Tasks Swarm means to run (desired state running), whatever their current state. */
   scheduled: number;
+  /** Running tasks whose address refused the connection: the app is still booting. */
+  booting: Endpoint[];
 }
 
 /** Traefik's rule: the labelled network if the task has it, else the first network attached. */
@@ -53,7 +55,7 @@ export class ReadinessProbe {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
 
     if (!policy.http) {
-      return { ready: running.map((t) => ({ ip: '', port: 0, taskId: t.id })), failure: failureText(newFailure), lastSeen: describe(tasks), scheduled };
+      return { ready: running.map((t) => ({ ip: '', port: 0, taskId: t.id })), failure: failureText(newFailure), lastSeen: describe(tasks), scheduled, booting: [] };
     }
 
     const candidates: Endpoint[] = [];
@@ -69,10 +71,17 @@ export class ReadinessProbe {
       failure: ready.length === 0 ? failureText(newFailure) : undefined,
       lastSeen: probeNote ? `${describe(tasks)}; probe: ${probeNote}` : describe(tasks),
       scheduled,
+      booting: candidates.filter((_, i) => probes[i]?.refused),
     };
   }
 
-  async probe(ep: Endpoint, policy: AppPolicy): Promise<{ ok: boolean; detail: string }> {
+  /** Probes known task addresses again (no Docker call): which answer now, which still refuse. */
+  async probeEndpoints(endpoints: Endpoint[], policy: AppPolicy): Promise<{ ready: Endpoint[]; booting: Endpoint[] }> {
+    const probes = await Promise.all(endpoints.map((ep) => this.probe(ep, policy)));
+    return { ready: endpoints.filter((_, i) => probes[i]?.ok), booting: endpoints.filter((_, i) => probes[i]?.refused) };
+  }
+
+  async probe(ep: Endpoint, policy: AppPolicy): Promise<{ ok: boolean; detail: string; refused?: boolean }> {
     try {
       const res = await request(`http://${ep.ip}:${ep.port}${policy.probe.path}`, {
         method: 'GET',
@@ -86,7 +95,8 @@ export class ReadinessProbe {
       const ok = statusAccepted(res.statusCode, policy.probe.statuses);
       return { ok, detail: `HTTP ${res.statusCode}` };
     } catch (err) {
-      return { ok: false, detail: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+      const code = (err as NodeJS.ErrnoException).code;
+      return { ok: false, detail: code ?? (err as Error).message, refused: code === 'ECONNREFUSED' };
     }
   }
 
