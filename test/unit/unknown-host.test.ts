@@ -1,0 +1,73 @@
+/**
+ * Unknown hosts (scanners, bots, stale DNS): a 404 problem answer from the request hook, counted
+ * in activator_unknown_host_requests_total, logged at debug only, with no Docker call.
+ */
+import { Writable } from 'node:stream';
+import t from 'tap';
+import pino from 'pino';
+import { AppRegistry } from '../../src/discovery/app-registry.js';
+import { buildProxyApp } from '../../src/http/app.js';
+import { OwnTraffic } from '../../src/idle/traffic.js';
+import { LABELS } from '../../src/labels.js';
+import { Metrics } from '../../src/metrics.js';
+import type { ServiceInfo, SwarmClient } from '../../src/swarm/swarm.js';
+import { WakeCoordinator } from '../../src/wake/coordinator.js';
+import { ReadinessProbe } from '../../src/wake/readiness.js';
+
+async function setup(t: { teardown(fn: () => unknown): void }, level: string) {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
+  const log = pino({ level }, sink);
+  const service: ServiceInfo = { id: 'svc-web', name: 'web', version: 1, labels: { [LABELS.enable]: 'true', [LABELS.hosts]: 'web.test', [LABELS.port]: '80' }, replicas: 0, updatedAt: '' };
+  let dockerCalls = 0;
+  const swarm: SwarmClient = {
+    ping: async () => void dockerCalls++,
+    listServices: async () => (dockerCalls++, [service]),
+    inspectService: async () => (dockerCalls++, service),
+    scaleService: async () => (dockerCalls++, { changed: false, version: 1, previousReplicas: 0 }),
+    updateServiceLabels: async () => (dockerCalls++, service),
+    listTasks: async () => (dockerCalls++, []),
+    watchServices: (signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+    containerNetworkBytes: async () => null,
+  };
+  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
+  await registry.start();
+  const readiness = new ReadinessProbe(swarm, 500);
+  const metrics = new Metrics({ defaultMetrics: false });
+  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 20 });
+  const app = await buildProxyApp({
+    config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200 },
+    registry,
+    coordinator,
+    traffic: new OwnTraffic(metrics),
+    metrics,
+    log,
+  });
+  t.teardown(async () => {
+    await app.close();
+    await registry.stop();
+    await readiness.close();
+  });
+  const callsAtStart = dockerCalls;
+  return { app, lines, metrics, dockerCallsSince: () => dockerCalls - callsAtStart };
+}
+
+t.test('404 SA_UNKNOWN_HOST as JSON or a page, counted, no Docker call, no info line', async (t) => {
+  const { app, lines, metrics, dockerCallsSince } = await setup(t, 'info');
+  const json = await app.inject({ url: '/x', headers: { host: 'nobody.example.com' } });
+  t.equal(json.statusCode, 404);
+  t.equal(json.headers['x-activator-error'], 'SA_UNKNOWN_HOST');
+  t.match(json.json(), { error: 'SA_UNKNOWN_HOST', status: 404, message: /nobody\.example\.com/ });
+  const html = await app.inject({ url: '/', headers: { host: 'nobody.example.com', accept: 'text/html' } });
+  t.equal(html.statusCode, 404);
+  t.match(html.body, /<h1>404 Unknown host<\/h1>/);
+  t.equal((await metrics.unknownHosts.get()).values[0]?.value, 2, 'counted');
+  t.equal(dockerCallsSince(), 0, 'no Docker call');
+  t.same(lines.filter((l) => l.code === 'SA_UNKNOWN_HOST'), [], 'nothing logged at info');
+});
+
+t.test('at debug, each unknown host is logged with its host and URL', async (t) => {
+  const { app, lines } = await setup(t, 'debug');
+  await app.inject({ url: '/wp-login.php', headers: { host: 'scanner.example.com' } });
+  t.match(lines.filter((l) => l.code === 'SA_UNKNOWN_HOST'), [{ level: 20, host: 'scanner.example.com', url: '/wp-login.php', status: 404 }]);
+});
