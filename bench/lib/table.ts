@@ -1,0 +1,90 @@
+/** The results table printed at the end of `npm run bench` (targets from issue 5). */
+
+type Json = Record<string, unknown>;
+interface Row {
+  part: string;
+  metric: string;
+  value: string;
+  target: string;
+  met: string;
+}
+
+const fmt = (v: unknown): string => {
+  if (typeof v !== 'number') return v === undefined ? '—' : String(v);
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(1) : v.toFixed(3);
+};
+
+function row(part: string, metric: string, value: unknown, target?: { op: '<=' | '>=' | '=='; limit: number; text?: string }): Row {
+  let met = '';
+  if (target && typeof value === 'number' && Number.isFinite(value)) {
+    const ok = target.op === '<=' ? value <= target.limit : target.op === '>=' ? value >= target.limit : value === target.limit;
+    met = ok ? 'yes' : 'NO';
+  }
+  return { part, metric, value: fmt(value), target: target ? (target.text ?? `${target.op === '==' ? '=' : target.op === '<=' ? '≤' : '≥'} ${target.limit}`) : '', met };
+}
+
+export function tableRows(results: Json): Row[] {
+  const rows: Row[] = [];
+  const cold = results.coldStart as Json | undefined;
+  if (cold) {
+    for (const [variant, label] of [['byDelay', 'no healthcheck'], ['withHealthcheck', 'HEALTHCHECK 1s']] as const) {
+      const byDelay = (variant === 'byDelay' ? cold : cold.withHealthcheck) as Json | undefined;
+      if (!byDelay) continue;
+      for (const [delay, v] of Object.entries(byDelay)) {
+        if (!/^\d+$/.test(delay)) continue;
+        const r = v as Json;
+        const part = `coldStart ${delay} ms (${label})`;
+        rows.push(row(part, 'floorP50Ms', r.floorP50Ms));
+        rows.push(row(part, 'activatorP50Ms', r.activatorP50Ms));
+        rows.push(row(part, 'overheadP50Ms', r.overheadP50Ms, variant === 'byDelay' ? { op: '<=', limit: 25 } : undefined));
+        rows.push(row(part, 'overheadP95Ms', r.overheadP95Ms, variant === 'byDelay' ? { op: '<=', limit: 100 } : undefined));
+        const d = (r.details ?? {}) as Json;
+        rows.push(row(part, 'overheadP50Ms from container start', d.afterStartOverheadP50Ms));
+        rows.push(row(part, 'Swarm: scale call → running', d.runningP50Ms));
+      }
+    }
+  }
+  const burst = results.burst as Json | undefined;
+  if (burst) {
+    rows.push(row('burst', 'requests', burst.requests));
+    rows.push(row('burst', 'ok', burst.ok, { op: '==', limit: Number(burst.requests), text: `= ${fmt(burst.requests)}` }));
+    rows.push(row('burst', 'scaleUps', burst.scaleUps, { op: '==', limit: 1 }));
+    rows.push(row('burst', 'rssGrowthMb', burst.rssGrowthMb, { op: '<=', limit: 30 }));
+  }
+  const hot = results.hotPath as Json | undefined;
+  if (hot) {
+    for (const k of ['directRps', 'nodeFloorRps', 'nginxRps', 'activatorRps']) rows.push(row('hotPath', k, hot[k]));
+    rows.push(row('hotPath', 'fastifyReplyFromRps (ref.)', (hot.details as Json | undefined)?.fastifyReplyFromRps));
+    rows.push(row('hotPath', 'ratioVsNode', hot.ratioVsNode, { op: '>=', limit: 0.9 }));
+    rows.push(row('hotPath', 'ratioVsNginx', hot.ratioVsNginx, { op: '>=', limit: 0.45 }));
+    rows.push(row('hotPath', 'p50AddedMsC1', hot.p50AddedMsC1, { op: '<=', limit: 0.5 }));
+  }
+  const scale = results.scale as Json | undefined;
+  if (scale) {
+    rows.push(row('scale', 'services', scale.services));
+    rows.push(row('scale', 'discoveryMs', scale.discoveryMs, { op: '<=', limit: 3000 }));
+    rows.push(row('scale', 'rssMb', scale.rssMb, { op: '<=', limit: 150 }));
+    rows.push(row('scale', 'unknownHostRps', scale.unknownHostRps, { op: '>=', limit: 20000 }));
+    const d = (scale.details ?? {}) as Json;
+    rows.push(row('scale', 'bare404Rps (same path)', d.bare404Rps));
+    rows.push(row('scale', 'ratioVsBare404', d.ratioVsBare404));
+  }
+  return rows;
+}
+
+export function formatTable(results: Json): string {
+  const rows = tableRows(results);
+  const head: Row = { part: 'part', metric: 'metric', value: 'value', target: 'target', met: 'met' };
+  const all = [head, ...rows];
+  const w = (k: keyof Row) => Math.max(...all.map((r) => r[k].length));
+  const line = (r: Row) => `${r.part.padEnd(w('part'))}  ${r.metric.padEnd(w('metric'))}  ${r.value.padStart(w('value'))}  ${r.target.padEnd(w('target'))}  ${r.met}`;
+  return [line(head), '-'.repeat(line(head).length), ...rows.map(line)].join('\n');
+}
+
+/** The same rows as a Markdown table (for docs/performance.md). */
+export function markdownTable(results: Json): string {
+  const rows = tableRows(results);
+  return ['| part | metric | value | target | met |', '|---|---|---:|---|---|', ...rows.map((r) => `| ${r.part} | ${r.metric} | ${r.value} | ${r.target} | ${r.met} |`)].join('\n');
+}
