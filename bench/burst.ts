@@ -1,0 +1,134 @@
+/**
+ * Burst: N concurrent requests (default 1,000) to a sleeping app through the activator (a Swarm
+ * service; the client on the host). Scale-ups are counted from Docker's side (service update
+ * events whose replicas go up); RSS is the activator container's process (VmRSS from /proc: the
+ * engine runs on this host) before and right after, and again once idle.
+ */
+import { Agent, request } from 'undici';
+import { startActivator } from '../test/helpers/activator.js';
+import { createApp, runId } from '../test/helpers/swarm.js';
+import { onCleanup, rssOf } from './lib/proc.js';
+import { percentile, round, sleep } from './lib/stats.js';
+import { activatorImage, containerOf, countScaleUps } from './lib/swarm.js';
+
+export interface BurstOptions {
+  requests: number;
+  /** Serve a few hundred requests (another app) before the baseline; default true. */
+  warmup?: boolean;
+  /** Idle time after the burst before the "settled" reading (V8 shrinks the heap when idle). */
+  settleMs?: number;
+  log: (line: string) => void;
+}
+
+export interface BurstResult {
+  requests: number;
+  ok: number;
+  scaleUps: number;
+  rssGrowthMb: number;
+  /** All update events of the app's service during the burst (a scale-up writes replicas and state labels in one). */
+  updateEvents: number;
+  rssBeforeMb: number;
+  rssAfterMb: number;
+  /** VmHWM after the burst minus VmRSS before: the peak while requests were held. */
+  peakGrowthMb: number;
+  firstAnswerMs: number;
+  lastAnswerMs: number;
+  p50AnswerMs: number;
+  statuses: Record<string, number>;
+  /** RSS after settleMs of idleness following the burst, minus before. */
+  rssSettledGrowthMb: number;
+  /** The activator's own process metrics (MB): V8 heap used/total, external, RSS. */
+  memory: Record<'before' | 'after' | 'settled', Record<string, number>>;
+  warmedUp: boolean;
+}
+
+/** process_resident_memory_bytes and the nodejs_heap/external gauges from the admin /metrics, in MB. */
+async function memoryMetrics(adminUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const pick = (name: string, labels = '') => {
+    const m = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')}\\s+(\\S+)`, 'm').exec(text);
+    return m ? round(Number(m[1]) / 1048576) : Number.NaN;
+  };
+  return {
+    rss: pick('process_resident_memory_bytes'),
+    heapUsed: pick('nodejs_heap_size_used_bytes'),
+    heapTotal: pick('nodejs_heap_size_total_bytes'),
+    external: pick('nodejs_external_memory_bytes'),
+    newSpace: pick('nodejs_heap_space_size_total_bytes', '{space="new"}'),
+    oldSpace: pick('nodejs_heap_space_size_total_bytes', '{space="old"}'),
+  };
+}
+
+export async function burst(opts: BurstOptions): Promise<BurstResult> {
+  const run = runId('benchburst');
+  const activator = await startActivator({ name: `${run}-activator`, run, image: activatorImage(), env: { ACTIVATOR_MAX_HELD_PER_APP: String(Math.max(1000, opts.requests)), ACTIVATOR_WAKE_TIMEOUT: '60s' } });
+  const stopActivator = onCleanup(() => activator.stop());
+  const app = await createApp({ name: `${run}-app`, run, healthIntervalMs: 0 });
+  const removeApp = onCleanup(() => app.remove());
+  const client = new Agent({ connections: opts.requests + 16, pipelining: 1, keepAliveTimeout: 1000 });
+  try {
+    await activator.waitForApp(app.name);
+    const container = await containerOf(activator.name);
+    // Warm-up on another app (one wake, then some proxied requests), so the baseline already has
+    // what any activator that has served traffic has (JIT code, undici's parser, pools): the growth
+    // measured is the burst's, not the first request's.
+    const warm = await createApp({ name: `${run}-warm`, run, healthIntervalMs: 0 });
+    const removeWarm = onCleanup(() => warm.remove());
+    await activator.waitForApp(warm.name);
+    for (let round = 0; round < (opts.warmup === false ? 0 : 6); round++) {
+      await Promise.all(Array.from({ length: 50 }, async (_, i) => (await request(`${activator.url}/warm/${i}`, { headers: { host: warm.host }, dispatcher: client, headersTimeout: 60_000 })).body.text()));
+    }
+    await removeWarm();
+    await sleep(2000); // let start-up garbage settle before the baseline
+    const before = rssOf(container.pid);
+    const memBefore = await memoryMetrics(activator.adminUrl);
+    const counter = await countScaleUps(app.name);
+
+    const t0 = performance.now();
+    const times: number[] = [];
+    const statuses: Record<string, number> = {};
+    await Promise.all(
+      Array.from({ length: opts.requests }, async (_, i) => {
+        try {
+          const res = await request(`${activator.url}/burst/${i}`, { headers: { host: app.host }, dispatcher: client, headersTimeout: 90_000, bodyTimeout: 90_000 });
+          await res.body.text();
+          statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code ?? 'error';
+          statuses[code] = (statuses[code] ?? 0) + 1;
+        }
+        times.push(performance.now() - t0);
+      }),
+    );
+    await sleep(500); // the last update event
+    const after = rssOf(container.pid);
+    const memAfter = await memoryMetrics(activator.adminUrl);
+    await sleep(opts.settleMs ?? 10_000);
+    const settled = rssOf(container.pid);
+    const memSettled = await memoryMetrics(activator.adminUrl);
+    counter.stop();
+    const ok = statuses['200'] ?? 0;
+    opts.log(`  burst: ${ok}/${opts.requests} ok (${JSON.stringify(statuses)}), ${counter.scaleUps()} scale-up(s), RSS ${before.rssMb.toFixed(1)} → ${after.rssMb.toFixed(1)} MB (peak ${after.peakMb.toFixed(1)} MB)`);
+    return {
+      requests: opts.requests,
+      ok,
+      scaleUps: counter.scaleUps(),
+      rssGrowthMb: round(after.rssMb - before.rssMb),
+      updateEvents: counter.updates(),
+      rssBeforeMb: round(before.rssMb),
+      rssAfterMb: round(after.rssMb),
+      peakGrowthMb: round(after.peakMb - before.rssMb),
+      firstAnswerMs: round(Math.min(...times)),
+      lastAnswerMs: round(Math.max(...times)),
+      p50AnswerMs: round(percentile(times, 50)),
+      statuses,
+      rssSettledGrowthMb: round(settled.rssMb - before.rssMb),
+      memory: { before: memBefore, after: memAfter, settled: memSettled },
+      warmedUp: opts.warmup !== false,
+    };
+  } finally {
+    await client.close();
+    await removeApp();
+    await stopActivator();
+  }
+}
