@@ -1,0 +1,108 @@
+/**
+ * `npm run bench` (scripts/bench.sh brings up the swarm, then runs this with tsx).
+ * Runs the parts of issue 5, prints a table and writes bench/results.json.
+ *
+ * Env:
+ *   BENCH_ONLY=coldStart,burst,hotPath,scale   subset to run (default: all four)
+ *   BENCH_COLD_DELAYS=0,1000                   sample-app STARTUP_DELAY_MS values
+ *   BENCH_COLD_CYCLES=10                       cycles per delay (floor and activator each)
+ *   BENCH_COLD_HEALTHCHECK=1                   also run the cycles with the image's HEALTHCHECK on
+ *   BENCH_HOT_DURATION=5 BENCH_HOT_WARMUP=1 BENCH_HOT_ROUNDS=3 BENCH_HOT_C1_DURATION=3
+ *   BENCH_PIN=0                                don't pin (default: wrk on CPU 0, origin and proxy on CPU 1, taskset)
+ *   BENCH_PROFILE=1                            --cpu-prof the in-process activator (hot path) and print the top frames
+ *   BENCH_HOT_TSX=1                            run the hot-path activator through tsx instead of tsc output
+ *   BENCH_BURST_REQUESTS=1000 BENCH_BURST_WARMUP=0 BENCH_BURST_SETTLE_MS=10000
+ *   BENCH_SCALE_SERVICES=1000 BENCH_SCALE_DURATION=5
+ *   BENCH_ACTIVATOR_IMAGE=swarm-activator:dev      image of the activator service (coldStart, burst, scale)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import { burst } from './burst.js';
+import { coldStart } from './cold-start.js';
+import { hotPath } from './hot-path.js';
+import { runCleanups } from './lib/proc.js';
+import { shapeResults } from './lib/results.js';
+import { formatTable } from './lib/table.js';
+import { scale } from './scale.js';
+
+const PARTS = ['coldStart', 'burst', 'hotPath', 'scale'] as const;
+type Part = (typeof PARTS)[number];
+
+const env = process.env;
+const list = (v: string | undefined, fallback: string) => (v ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+const int = (key: string, fallback: number) => {
+  const v = env[key];
+  if (v === undefined || v === '') return fallback;
+  if (!/^\d+$/.test(v)) throw new Error(`${key} must be a whole number (got "${v}")`);
+  return Number(v);
+};
+
+const only = list(env.BENCH_ONLY, PARTS.join(','));
+for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part "${p}" (known: ${PARTS.join(', ')})`);
+const selected = (p: Part) => only.includes(p);
+const outDir = join(process.cwd(), 'build', 'bench');
+mkdirSync(outDir, { recursive: true });
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    interrupted = true;
+    log(`bench: ${sig}, cleaning up`);
+    void runCleanups().then(() => process.exit(130));
+  });
+}
+
+const machine = {
+  nproc: cpus().length,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  kernel: release(),
+  node: process.version,
+};
+
+const results: Record<string, unknown> = {};
+const started = Date.now();
+try {
+  log(`bench: ${only.join(', ')} on ${machine.nproc} × ${machine.cpu}, kernel ${machine.kernel}, node ${machine.node}`);
+  if (selected('hotPath') && !interrupted) {
+    log('bench: hotPath …');
+    results.hotPath = await hotPath({
+      outDir,
+      durationS: int('BENCH_HOT_DURATION', 5),
+      warmupS: int('BENCH_HOT_WARMUP', 1),
+      rounds: int('BENCH_HOT_ROUNDS', 3),
+      c1DurationS: int('BENCH_HOT_C1_DURATION', 3),
+      pin: env.BENCH_PIN !== '0',
+      profile: env.BENCH_PROFILE === '1',
+      tsx: env.BENCH_HOT_TSX === '1',
+      log,
+    });
+  }
+  if (selected('coldStart') && !interrupted) {
+    log('bench: coldStart …');
+    results.coldStart = await coldStart({
+      outDir,
+      delays: list(env.BENCH_COLD_DELAYS, '0,1000').map(Number),
+      cycles: int('BENCH_COLD_CYCLES', 10),
+      withHealthcheck: env.BENCH_COLD_HEALTHCHECK !== '0',
+      log,
+    });
+  }
+  if (selected('burst') && !interrupted) {
+    log('bench: burst …');
+    results.burst = await burst({ requests: int('BENCH_BURST_REQUESTS', 1000), warmup: env.BENCH_BURST_WARMUP !== '0', settleMs: int('BENCH_BURST_SETTLE_MS', 10_000), log });
+  }
+  if (selected('scale') && !interrupted) {
+    log('bench: scale …');
+    results.scale = await scale({ services: int('BENCH_SCALE_SERVICES', 1000), durationS: int('BENCH_SCALE_DURATION', 5), outDir, log });
+  }
+} finally {
+  await runCleanups();
+}
+
+const out = shapeResults({ ...results, machine: { ...machine, ranAt: new Date(started).toISOString(), seconds: Math.round((Date.now() - started) / 1000) } });
+writeFileSync(join(process.cwd(), 'bench', 'results.json'), `${JSON.stringify(out, null, 2)}\n`);
+log('');
+log(formatTable(out));
+log('\nbench: wrote bench/results.json');
