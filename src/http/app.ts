@@ -74,6 +74,28 @@ function unknownHost(host: string): UnknownHostError {
   }
 }
 
+/** True the first time a key is seen in each window; bounded, so a flood of keys cannot grow it. */
+class FirstSeenWindow {
+  private seen = new Set<string>();
+  private windowStart = Date.now();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxKeys: number,
+  ) {}
+
+  firstInWindow(key: string): boolean {
+    const now = Date.now();
+    if (now - this.windowStart > this.windowMs) {
+      this.seen = new Set();
+      this.windowStart = now;
+    }
+    if (this.seen.has(key) || this.seen.size >= this.maxKeys) return false;
+    this.seen.add(key);
+    return true;
+  }
+}
+
 export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, registry, coordinator, traffic, metrics } = deps;
   const app = Fastify({
@@ -87,6 +109,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
   const holds = new HoldGate(config.maxHeldPerApp, metrics);
+  const unknownHostsLogged = new FirstSeenWindow(60_000, 1000);
   const waitPath = `${config.internalPrefix}/wait`;
 
   await app.register(replyFrom, {
@@ -170,9 +193,10 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
     const problem = toProblem(err, config.retryAfterSeconds);
-    // Unknown hosts at debug: at info, a flood of them (scanners) was a flood of log lines, and the
-    // line was most of a 404's cost. activator_unknown_host_requests_total counts them.
-    const level = problem.status >= 500 ? 'error' : problem.code === 'SA_UNKNOWN_HOST' ? 'debug' : 'info';
+    // Unknown hosts: one info line per host per minute, the rest at debug. A flood of them
+    // (scanners) was a flood of log lines, and the line was most of a 404's cost.
+    // activator_unknown_host_requests_total counts every one.
+    const level = problem.status >= 500 ? 'error' : problem.code === 'SA_UNKNOWN_HOST' && !unknownHostsLogged.firstInWindow(request.headers.host ?? '') ? 'debug' : 'info';
     request.log[level]({ err: problem.status >= 500 ? err : undefined, code: problem.code, host: request.headers.host, method: request.method, url: request.url, status: problem.status, app: problem.app }, problem.message);
     return sendProblem(request, reply, problem);
   }

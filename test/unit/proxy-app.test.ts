@@ -158,3 +158,34 @@ t.test('closing the app does not wait for open WebSockets', async (t) => {
   await closed;
   t.ok(Date.now() - started < 2000, `closed in ${Date.now() - started} ms with a WebSocket open`);
 });
+
+t.test('unknown hosts: 404 with one info line per host per minute, not one per request', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const swarm = new MemorySwarm();
+  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log: logger });
+  await registry.start();
+  const metrics = new Metrics({ defaultMetrics: false });
+  const readiness = new ReadinessProbe(swarm, 500);
+  const app = await buildProxyApp({
+    config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200 },
+    registry,
+    coordinator: new WakeCoordinator({ registry, swarm, readiness, metrics, log: logger, probeIntervalMs: 5 }),
+    traffic: new OwnTraffic(metrics),
+    metrics,
+    log: logger,
+  });
+  t.teardown(async () => {
+    await app.close();
+    await registry.stop();
+    await readiness.close();
+  });
+  for (let i = 0; i < 20; i++) {
+    const res = await app.inject({ method: 'GET', url: '/', headers: { host: i % 2 ? 'a.example.com' : 'b.example.com' } });
+    t.equal(res.statusCode, 404);
+  }
+  const logged = lines.filter((l) => l.code === 'SA_UNKNOWN_HOST');
+  t.same(logged.map((l) => l.host).sort(), ['a.example.com', 'b.example.com'], 'one line per host');
+  t.equal((await metrics.unknownHosts.get()).values[0]?.value, 20, 'every one counted');
+  t.equal(swarm.calls.filter((c) => c !== 'listServices').length, 0, 'no Docker call');
+});
