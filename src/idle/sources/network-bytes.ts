@@ -13,7 +13,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../../discovery/app-registry.js';
 import type { SwarmClient } from '../../swarm/swarm.js';
-import type { ActivityListener, ActivitySource } from '../activity-source.js';
+import { PollingSource } from './polling-source.js';
 
 export const DEFAULT_NETWORK_ACTIVITY_BYTES = 1024;
 /** Apps polled at once. A stats call waits for dockerd's next 1 s sample, so calls in parallel share it. */
@@ -30,37 +30,16 @@ export interface NetworkBytesSourceOptions {
   now?: () => number;
 }
 
-export class NetworkBytesSource implements ActivitySource {
+export class NetworkBytesSource extends PollingSource {
   readonly name = 'network-bytes';
   /** app → containerId → rx+tx at the previous poll. */
   private previous = new Map<string, Map<string, number>>();
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private onActivity: ActivityListener | undefined;
   private lastErrorLog = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: NetworkBytesSourceOptions) {
+    super(options.intervalMs);
     this.now = options.now ?? Date.now;
-  }
-
-  start(onActivity: ActivityListener): void {
-    this.onActivity = onActivity;
-    this.running = true;
-    const loop = () => {
-      if (!this.running) return;
-      this.poll()
-        .catch(() => undefined)
-        .finally(() => {
-          if (this.running) this.timer = setTimeout(loop, this.options.intervalMs).unref();
-        });
-    };
-    loop();
-  }
-
-  stop(): void {
-    this.running = false;
-    clearTimeout(this.timer);
   }
 
   /** One round over the awake apps; returns the apps it reported as active. */

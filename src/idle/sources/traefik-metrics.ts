@@ -24,7 +24,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../../discovery/app-registry.js';
 import { normaliseName } from '../../traefik-rule.js';
-import type { ActivityListener, ActivitySource } from '../activity-source.js';
+import { PollingSource } from './polling-source.js';
 import { parsePrometheusText } from '../prometheus-text.js';
 
 export const TRAEFIK_REQUESTS_METRIC = 'traefik_service_requests_total';
@@ -56,37 +56,16 @@ export function traefikSeriesKeys(traefikService: string): string[] {
   return [...new Set([`${traefikService}@swarm`, `${normaliseName(traefikService)}@swarm`])];
 }
 
-export class TraefikMetricsSource implements ActivitySource {
+export class TraefikMetricsSource extends PollingSource {
   readonly name = 'traefik-metrics';
   /** target → series → summed counter at the previous successful scrape of that target. */
   private previous = new Map<string, Map<string, number>>();
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
   private failing = false;
-  private onActivity: ActivityListener | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: TraefikMetricsSourceOptions) {
+    super(options.intervalMs);
     this.now = options.now ?? Date.now;
-  }
-
-  start(onActivity: ActivityListener): void {
-    this.onActivity = onActivity;
-    this.running = true;
-    const loop = () => {
-      if (!this.running) return;
-      this.poll()
-        .catch(() => undefined)
-        .finally(() => {
-          if (this.running) this.timer = setTimeout(loop, this.options.intervalMs).unref();
-        });
-    };
-    loop();
-  }
-
-  stop(): void {
-    this.running = false;
-    clearTimeout(this.timer);
   }
 
   /** One scrape of every target; returns the apps it reported as active (tests call it directly). */
