@@ -29,8 +29,4 @@ export class HoldGate {
       this.metrics?.held.dec({ app });
     };
   }
-
-  count(app: string): number {
-    return this.held.get(app) ?? 0;
-  }
 }

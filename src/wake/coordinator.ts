@@ -60,10 +60,6 @@ export class WakeCoordinator {
     return this.pending.has(service);
   }
 
-  isKnownReady(service: string): boolean {
-    return (this.ready.get(service)?.endpoints.length ?? 0) > 0;
-  }
-
   /** Forget ready endpoints (all, or one that refused a connection). */
   invalidate(service: string, endpoint?: Endpoint): void {
     const set = this.ready.get(service);
