@@ -4,15 +4,14 @@
  *
  *   onRequest: resolve Host → app (404 without any Docker call) → fast path, or hold + start wake
  *   body:      buffered up to the limit (413 beyond it, nothing sent to the app)
- *   handler:   await readiness → proxy to the task address (reply-from / undici)
+ *   handler:   await readiness → proxy to the task address (upstream.ts: undici)
  */
-import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { METHODS, type IncomingMessage } from 'node:http';
+import { METHODS } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
-import { ActivatorError, UnknownHostError, asActivatorError } from '../errors.js';
+import { UnknownHostError, UpstreamError, asActivatorError } from '../errors.js';
 import { isUptimeMonitor, monitorAnswer, monitorState } from '../idle/monitor.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import type { Metrics } from '../metrics.js';
@@ -20,7 +19,8 @@ import type { Endpoint } from '../wake/readiness.js';
 import type { WakeCoordinator } from '../wake/coordinator.js';
 import { sendProblem, toProblem, wantsHtml } from './error-page.js';
 import { HoldGate } from './hold.js';
-import { forwardedHeaders, isRetryableConnectError, stripHopByHop } from './forwarding.js';
+import { headersForApp, isRetryableConnectError } from './forwarding.js';
+import { Upstream } from './upstream.js';
 import { waitingPageHtml } from './waiting-page.js';
 import { attachWebSocketProxy } from './websocket.js';
 
@@ -38,7 +38,6 @@ interface Routed {
   /** Settles with the endpoint once the app is ready (immediately on the fast path). */
   endpoint: Promise<Endpoint>;
   cold: boolean;
-  endTraffic: () => void;
 }
 
 declare module 'fastify' {
@@ -47,18 +46,7 @@ declare module 'fastify' {
   }
 }
 
-// reply-from hooks that need nothing from the request's closure: made once, not per request.
-const toAppHeaders: NonNullable<FastifyReplyFromHooks['rewriteRequestHeaders']> = (req, headers) => stripHopByHop(forwardedHeaders(req.raw as IncomingMessage, headers));
-// The app's hop-by-hop headers describe its connection to us, not ours to the client.
-const toClientHeaders: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => {
-  if (headers.connection === undefined && headers['keep-alive'] === undefined) return headers;
-  const out = Object.assign({}, headers);
-  delete out.connection;
-  delete out['keep-alive'];
-  return out;
-};
-const markColdStart: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (headers) => ({ ...toClientHeaders(headers, undefined as never), 'x-activator-cold-start': 'true' });
-const noRetry: NonNullable<FastifyReplyFromHooks['retryDelay']> = () => null;
+const COLD_START_HEADER = ['X-Activator-Cold-Start', 'true'] as const;
 
 /**
  * UnknownHostError without a stack trace: capturing one was ~10 µs of a 404's ~35 µs of CPU
@@ -112,11 +100,8 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const unknownHostsLogged = new FirstSeenWindow(60_000, 1000);
   const waitPath = `${config.internalPrefix}/wait`;
 
-  await app.register(replyFrom, {
-    disableRequestLogging: true,
-    // A short connect timeout: a vanished task should fail fast into the re-wake path.
-    undici: { connections: 256, pipelining: 1, keepAliveTimeout: 4_000, headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 3_000 } },
-  });
+  const upstream = new Upstream({ connections: 256, keepAliveTimeoutMs: 4_000, connectTimeoutMs: 3_000 });
+  app.addHook('onClose', () => upstream.close());
 
   // Bodies stay bytes: no JSON parse/re-serialise on the way through.
   app.removeAllContentTypeParsers();
@@ -129,11 +114,12 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
   }
 
-  /** Open work for the idle reaper, closed when the response ends or the client leaves (any method). */
-  function openTraffic(service: string, reply: FastifyReply): () => void {
-    const end = traffic.begin(service);
-    reply.raw.once('close', end);
-    return end;
+  /**
+   * Open work for the idle reaper, closed when the response ends or the client leaves: the
+   * response's 'close' covers both, also for proxied replies, which fastify's hooks never see.
+   */
+  function openTraffic(service: string, reply: FastifyReply): void {
+    reply.raw.once('close', traffic.begin(service));
   }
 
   app.addHook('onRequest', async (request, reply) => {
@@ -156,7 +142,8 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const service = entry.policy.service;
     const fast = coordinator.endpointFor(service);
     if (fast) {
-      request.routed = { entry, endpoint: Promise.resolve(fast), cold: false, endTraffic: openTraffic(service, reply) };
+      request.routed = { entry, endpoint: Promise.resolve(fast), cold: false };
+      openTraffic(service, reply);
       return;
     }
     const isWait = request.url === waitPath;
@@ -181,14 +168,8 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const endpoint = coordinator.ensureReady(entry, gone.signal, `request for ${request.headers.host}`);
     endpoint.then(release, release);
     endpoint.catch(() => undefined); // awaited in the handler; avoid an unhandled rejection meanwhile
-    request.routed = { entry, endpoint, cold: true, endTraffic: openTraffic(service, reply) };
-  });
-
-  app.addHook('onResponse', async (request) => {
-    request.routed?.endTraffic();
-  });
-  app.addHook('onRequestAbort', async (request) => {
-    request.routed?.endTraffic();
+    request.routed = { entry, endpoint, cold: true };
+    openTraffic(service, reply);
   });
 
   function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -215,34 +196,46 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     if (request.url === waitPath) {
       return reply.code(204).header('cache-control', 'no-store').send();
     }
-    return proxy(request, reply, routed, endpoint, 0);
+    await proxy(request, reply, routed, endpoint);
+    return reply;
   });
 
-  function proxy(request: FastifyRequest, reply: FastifyReply, routed: Routed, endpoint: Endpoint, attempt: number): FastifyReply {
+  /**
+   * Resolves once the app's response head is on its way to the client (the rest streams from
+   * undici's handler); throws a domain error when the app did not answer.
+   */
+  async function proxy(request: FastifyRequest, reply: FastifyReply, routed: Routed, first: Endpoint): Promise<void> {
     const service = routed.entry.policy.service;
-    const body = request.body as Buffer | undefined;
-    return reply.from(`http://${endpoint.ip}:${endpoint.port}${request.url}`, {
-      // Always pass the buffered body ourselves (even empty): left to reply-from, a JSON content
-      // type would make it JSON.stringify the Buffer.
-      ...(body !== undefined ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
-      rewriteRequestHeaders: toAppHeaders,
-      rewriteHeaders: routed.cold ? markColdStart : toClientHeaders,
-      retryDelay: noRetry,
-      onError: (rep, { error }) => {
+    const headers = headersForApp(request.raw);
+    const body = (request.body as Buffer | undefined) ?? null;
+    const onLateError = (err: Error) => request.log.warn({ err, app: service, url: request.url }, `app ${service} broke off its response`);
+    let endpoint = first;
+    let cold = routed.cold;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await upstream.forward(request.raw, reply.raw, endpoint, { headers, body, extraResponseHeaders: cold ? COLD_START_HEADER : undefined, onLateError });
+        reply.hijack(); // the head is written and the body streams from undici: fastify sends nothing
+        return;
+      } catch (error) {
+        if (reply.raw.destroyed) {
+          reply.hijack(); // the client left: nobody to answer
+          return;
+        }
         if (attempt === 0 && isRetryableConnectError(error)) {
           // The task went away (scaled down, replaced): forget it and take the wake path once more.
           coordinator.invalidate(service, endpoint);
-          coordinator
-            .ensureReady(routed.entry, AbortSignal.timeout(routed.entry.policy.wakeTimeoutMs + 1000))
-            .then((next) => proxy(request, rep as FastifyReply, { ...routed, cold: true }, next, attempt + 1))
-            .catch((err: unknown) => handleError(asActivatorError(err, service), request, rep as FastifyReply));
-          return;
+          try {
+            endpoint = await coordinator.ensureReady(routed.entry, AbortSignal.timeout(routed.entry.policy.wakeTimeoutMs + 1000));
+          } catch (err) {
+            throw asActivatorError(err, service);
+          }
+          cold = true;
+          continue;
         }
         // The task address goes to the log (through the cause), not to the client.
-        const err = new ActivatorError('SA_UPSTREAM_ERROR', `app ${service} did not answer: ${(error as Error).message}`, service, { cause: Object.assign(new Error(`upstream ${endpoint.ip}:${endpoint.port} (task ${endpoint.taskId})`), { cause: error }) });
-        handleError(err, request, rep as FastifyReply);
-      },
-    });
+        throw new UpstreamError(service, `did not answer: ${(error as Error).message}`, { cause: Object.assign(new Error(`upstream ${endpoint.ip}:${endpoint.port} (task ${endpoint.taskId})`), { cause: error }) });
+      }
+    }
   }
 
   attachWebSocketProxy(app, deps, holds);

@@ -10,7 +10,7 @@ import { UnknownHostError, UpstreamError, asActivatorError } from '../errors.js'
 import type { Endpoint } from '../wake/readiness.js';
 import type { HttpDeps } from './app.js';
 import { toProblem } from './error-page.js';
-import { forwardedHeaders, isRetryableConnectError } from './forwarding.js';
+import { headersForApp, isRetryableConnectError } from './forwarding.js';
 import type { HoldGate } from './hold.js';
 
 export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds: HoldGate): void {
@@ -76,7 +76,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: forwardedHeaders(req, req.headers),
+        headers: headersForApp(req, true),
         setHost: false,
         agent: false,
       });

@@ -26,7 +26,7 @@ interface Seen {
   body: string;
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => void) {
+async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => void, appLog = log) {
   const seen: Seen[] = [];
   const origin: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -57,7 +57,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: I
     coordinator,
     traffic,
     metrics,
-    log,
+    log: appLog,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const a = app.server.address();
@@ -188,4 +188,221 @@ t.test('unknown hosts: 404 with one info line per host per minute, not one per r
   t.same(logged.map((l) => l.host).sort(), ['a.example.com', 'b.example.com'], 'one line per host');
   t.equal((await metrics.unknownHosts.get()).values[0]?.value, 20, 'every one counted');
   t.equal(swarm.calls.filter((c) => c !== 'listServices').length, 0, 'no Docker call');
+});
+
+/** Raw HTTP/1.1 exchange, so the test sees the head exactly as the proxy wrote it. */
+function rawExchange(port: number, request: string, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1', () => sock.write(request));
+    let data = '';
+    sock.on('data', (c) => (data += c.toString('latin1')));
+    sock.on('close', () => resolve(data));
+    sock.on('error', () => resolve(data));
+    setTimeout(() => sock.destroy(), timeoutMs);
+  });
+}
+
+t.test('response head: repeated headers, spelling and status text pass; hop-by-hop ones and those Connection lists do not', async (t) => {
+  const { port } = await setup(t, (_req, res) => {
+    res.statusMessage = 'Fine Thanks';
+    res.writeHead(201, ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-App-Header', 'kept', 'Connection', 'x-internal', 'X-Internal', 'secret', 'Keep-Alive', 'timeout=5']);
+    res.end('made');
+  });
+  const raw = await rawExchange(port, 'GET /x HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n');
+  const head = raw.split('\r\n\r\n')[0] ?? '';
+  t.match(head, /^HTTP\/1\.1 201 Fine Thanks\r\n/, 'status and its text');
+  t.equal(head.match(/^Set-Cookie: /gm)?.length, 2, 'both cookies, as separate lines');
+  t.match(head, /\r\nSet-Cookie: a=1\r\n/);
+  t.match(head, /\r\nSet-Cookie: b=2\r\n/);
+  t.match(head, /\r\nX-App-Header: kept\r\n/, 'the app’s spelling of a name');
+  t.notMatch(head, /X-Internal/i, 'a header the app’s Connection listed is dropped');
+  t.notMatch(head, /Keep-Alive: timeout=5/i, 'the app’s Keep-Alive is not ours');
+  t.match(raw.slice(head.length), /\r\n\r\n(4\r\n)?made/, 'body');
+});
+
+t.test('request head: the client’s hop-by-hop headers and those its Connection lists stay with us; X-Forwarded-* are added', async (t) => {
+  const { port, seen } = await setup(t);
+  const raw = await rawExchange(port, 'GET /y HTTP/1.1\r\nHost: web.test\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nTE: trailers\r\nX-End: 2\r\nX-End: 3\r\n\r\n', 300);
+  t.match(raw, /^HTTP\/1\.1 200 /);
+  const h = seen.at(-1)?.headers ?? {};
+  t.equal(h.host, 'web.test', 'Host kept');
+  t.equal(h['x-hop'], undefined, 'listed in Connection: dropped');
+  t.equal(h.te, undefined);
+  t.equal(h['x-end'], '2, 3', 'repeated end-to-end header kept (both values)');
+  t.equal(h['x-forwarded-for'], '127.0.0.1');
+  t.equal(h['x-forwarded-proto'], 'http');
+  t.equal(h['x-forwarded-host'], 'web.test');
+});
+
+t.test('a chunked request body reaches the app whole, with a Content-Length', async (t) => {
+  const { port, seen } = await setup(t);
+  const raw = await rawExchange(port, 'POST /up HTTP/1.1\r\nHost: web.test\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n');
+  t.match(raw, /^HTTP\/1\.1 200 /);
+  t.equal(seen.at(-1)?.body, 'hello world');
+  t.equal(seen.at(-1)?.headers['content-length'], '11');
+  t.equal(seen.at(-1)?.headers['transfer-encoding'], undefined);
+});
+
+t.test('responses stream: the first event of a slow stream arrives before the app ends it', async (t) => {
+  let finish: (() => void) | undefined;
+  const { url } = await setup(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: first\n\n');
+    finish = () => res.end('data: last\n\n');
+  });
+  let rest: Promise<string> | undefined;
+  const first = await new Promise<string>((resolve, reject) => {
+    const req = httpRequest(`${url}/events`, { headers: { host: 'web.test' }, agent: false }, (res) => {
+      res.once('data', (c: Buffer) => {
+        resolve(c.toString());
+        rest = new Promise((done) => {
+          let tail = '';
+          res.on('data', (d: Buffer) => (tail += d.toString()));
+          res.on('end', () => done(tail));
+        });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(first, 'data: first\n\n', 'arrived while the app still holds the response open');
+  t.ok(finish, 'the app had not ended the response');
+  finish?.();
+  t.equal(await rest, 'data: last\n\n', 'and the rest once it does');
+});
+
+t.test('a large response arrives whole through a slow reader (back-pressure, no loss)', async (t) => {
+  const size = 16 << 20;
+  const chunk = Buffer.alloc(64 << 10, 'z');
+  const { url } = await setup(t, (_req, res) => {
+    res.writeHead(200, { 'content-length': String(size) });
+    let sent = 0;
+    const pump = () => {
+      while (sent < size) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  const received = await new Promise<number>((resolve, reject) => {
+    const req = httpRequest(`${url}/big`, { headers: { host: 'web.test' } }, (res) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        n += c.length;
+        // Read slowly at first, so the proxy has to pause the app.
+        if (n < 2 << 20) {
+          res.pause();
+          setTimeout(() => res.resume(), 2);
+        }
+      });
+      res.on('end', () => resolve(n));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(received, size, `${size} bytes`);
+});
+
+t.test('HEAD, 204 and 304 answers pass without a body', async (t) => {
+  const { url } = await setup(t, (req, res) => {
+    if (req.url === '/none') return void res.writeHead(204).end();
+    if (req.url === '/same') return void res.writeHead(304, { etag: '"v1"' }).end();
+    res.writeHead(200, { 'content-length': '5', 'content-type': 'text/plain' });
+    res.end(req.method === 'HEAD' ? undefined : 'hello');
+  });
+  const head = await send(`${url}/h`, { method: 'HEAD', headers: { host: 'web.test' } });
+  t.equal(head.status, 200);
+  t.equal(head.header('content-length'), '5');
+  t.equal(head.text(), '');
+  t.equal((await send(`${url}/none`, { headers: { host: 'web.test' } })).status, 204);
+  const same = await send(`${url}/same`, { headers: { host: 'web.test', 'if-none-match': '"v1"' } });
+  t.equal(same.status, 304);
+  t.equal(same.header('etag'), '"v1"');
+});
+
+t.test('an app that drops the connection before answering: 502 SA_UPSTREAM_ERROR, and the proxy carries on', async (t) => {
+  const { url } = await setup(t, (req, res) => {
+    if (req.url === '/drop') return void req.socket.destroy();
+    res.end('fine');
+  });
+  const res = await send(`${url}/drop`, { headers: { host: 'web.test' } });
+  t.equal(res.status, 502);
+  t.equal(res.header('x-activator-error'), 'SA_UPSTREAM_ERROR');
+  t.match(res.json<{ message: string }>().message, /^app web: did not answer: /);
+  t.notMatch(res.text(), /127\.0\.0\.1/, 'the task address is not shown to the client');
+  t.equal((await send(`${url}/ok`, { headers: { host: 'web.test' } })).text(), 'fine', 'next request served');
+});
+
+t.test('an app that breaks off mid-response: the client’s response is cut, a warning is logged, the proxy carries on', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const { url } = await setup(
+    t,
+    (req, res) => {
+      if (req.url !== '/cut') return void res.end('fine');
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+      setTimeout(() => req.socket.destroy(), 20);
+    },
+    pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
+  );
+  const outcome = await new Promise<string>((resolve) => {
+    const req = httpRequest(`${url}/cut`, { headers: { host: 'web.test' } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(`ended with ${body}`));
+      res.on('error', () => resolve(`cut after ${body}`));
+      res.on('aborted', () => resolve(`cut after ${body}`));
+    });
+    req.on('error', (e) => resolve(`error ${e.message}`));
+    req.end();
+  });
+  t.equal(outcome, 'cut after partial', 'the client sees a truncated response, not a complete one');
+  await new Promise((r) => setTimeout(r, 20));
+  t.ok(lines.some((l) => l.level === 40 && /broke off/.test(String(l.msg)) && l.app === 'web'), 'warning names the app');
+  t.equal((await send(`${url}/ok`, { headers: { host: 'web.test' } })).text(), 'fine', 'next request served');
+});
+
+t.test('a client that leaves during a long response: the app’s side is closed too', async (t) => {
+  let appSideClosed: Promise<void> | undefined;
+  const { url, traffic } = await setup(t, (_req, res) => {
+    appSideClosed = new Promise((resolve) => res.once('close', () => resolve()));
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('tick');
+  });
+  await new Promise<void>((resolve, reject) => {
+    const req = httpRequest(`${url}/long`, { headers: { host: 'web.test' } }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+    setTimeout(() => reject(new Error('no data')), 3000);
+  });
+  await Promise.race([appSideClosed, new Promise((_, reject) => setTimeout(() => reject(new Error('app side still open after 2 s')), 2000))]);
+  t.pass('the app saw its response closed');
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(traffic.open('web'), 0, 'no open work left');
+});
+
+t.test('response trailers are passed on', async (t) => {
+  const { url } = await setup(t, (_req, res) => {
+    res.writeHead(200, { trailer: 'x-checksum', 'content-type': 'text/plain' });
+    res.write('data');
+    res.addTrailers({ 'x-checksum': 'abc' });
+    res.end();
+  });
+  const trailers = await new Promise<Record<string, string | undefined>>((resolve, reject) => {
+    const req = httpRequest(`${url}/t`, { headers: { host: 'web.test' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.trailers));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(trailers['x-checksum'], 'abc');
 });
