@@ -13,7 +13,8 @@ const fmt = (v: unknown): string => {
   if (typeof v !== 'number') return v === undefined ? '—' : String(v);
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v)) return String(v);
-  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(1) : v.toFixed(3);
+  // Three decimals below 10: ratios near 1 (1.046) must not round onto a target's edge.
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(3);
 };
 
 function row(part: string, metric: string, value: unknown, target?: { op: '<=' | '>=' | '=='; limit: number; text?: string }): Row {
