@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the local images offline (no registry) into the engine at $DOCKER_HOST:
 #   local/node-base:20      the host's /usr/bin/node + its libraries, imported from a folder
+#   sa/redis:dev            the host's redis-server (Debian) the same way, for Redis inside the swarm
 #   sa/sample-app:dev       test/apps/sample-app (HTTP echo, /health, /status/<code>, /sse, WS echo)
 #   sa/never-healthy:dev    sample app whose HEALTHCHECK never passes (task stays `starting`)
 #   sa/crash-on-start:dev   exits 3 at once
@@ -78,43 +79,78 @@ else
 fi
 [[ -f dist/main.js ]] || sa_die "dist/main.js missing after the build; cannot build swarm-activator:dev"
 
-# --- local/node-base:20 --------------------------------------------------------------------------
-BASE_IMAGE=local/node-base:20
-node_bin="$(readlink -f "$(command -v node)")"
-mapfile -t node_libs < <(ldd "$node_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
-[[ ${#node_libs[@]} -gt 0 ]] || sa_die "ldd found no libraries for $node_bin"
-base_hash="$({
-  echo "node-base v1"
-  "$node_bin" --version
-  stat -L -c '%n %s %Y' "$node_bin" "${node_libs[@]}" /etc/ssl/certs/ca-certificates.crt
-} | hash_text)"
-if up_to_date "$BASE_IMAGE" "$base_hash"; then
-  sa_log "$BASE_IMAGE up to date (node $("$node_bin" --version)), skipped"
-else
-  t=$(sa_now_ms)
-  root="$BUILD/node-base/rootfs"
+# --- minimal images from host binaries (no registry here) ------------------------------------------
+# binary_libs BIN: the shared libraries ldd lists for BIN (incl. the loader), one per line.
+binary_libs() {
+  ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u
+}
+# binary_hash NAME BIN EXTRA_FILE...: hash of a binary, its libraries and extra files (names, sizes, mtimes).
+binary_hash() {
+  local name="$1" bin="$2"
+  shift 2
+  local libs
+  mapfile -t libs < <(binary_libs "$bin")
+  [[ ${#libs[@]} -gt 0 ]] || sa_die "ldd found no libraries for $bin"
+  { echo "$name"; stat -L -c '%n %s %Y' "$bin" "${libs[@]}" "$@"; } | hash_text
+}
+# import_binary IMAGE HASH BIN DEST [FILE...] -- [IMPORT_ARG...]: a root filesystem with BIN at DEST,
+# its libraries (at the paths ldd prints, incl. /lib64/ld-linux-*.so.2), the FILEs at their own
+# paths, /tmp and passwd/group/nsswitch, imported as IMAGE. IMPORT_ARGs go to `docker import`
+# (e.g. --change 'CMD [...]').
+import_binary() {
+  local image="$1" hash="$2" bin="$3" dest="$4"
+  shift 4
+  local root="$BUILD/rootfs/${image//[\/:]/_}" lib
   rm -rf "$root"
-  mkdir -p "$root/usr/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/root"
+  while [[ $# -gt 0 && "$1" != -- ]]; do
+    mkdir -p "$root$(dirname "$1")"
+    cp -L "$1" "$root$1"
+    shift
+  done
+  [[ "${1:-}" == -- ]] && shift
+  mkdir -p "$root$(dirname "$dest")" "$root/etc" "$root/tmp" "$root/root"
   chmod 1777 "$root/tmp"
   chmod 0700 "$root/root"
-  cp -L "$node_bin" "$root/usr/bin/node"
-  for lib in "${node_libs[@]}"; do     # keep the paths ldd prints, incl. /lib64/ld-linux-*.so.2
+  cp -L "$bin" "$root$dest"
+  while read -r lib; do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
-  done
-  cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+  done < <(binary_libs "$bin")
   printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' >"$root/etc/passwd"
   printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$root/etc/group"
   printf '%s\n' 'passwd: files' 'group: files' 'hosts: files dns' >"$root/etc/nsswitch.conf"
   tar -C "$root" --numeric-owner --owner=0 --group=0 -c . |
-    docker import \
-      --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
-      --change "LABEL sa.hash=$base_hash sa.node-version=$("$node_bin" --version)" \
-      --change 'CMD ["/usr/bin/node"]' \
-      - "$BASE_IMAGE" >/dev/null
-  sa_log "$BASE_IMAGE imported in $(sa_since "$t") (node $("$node_bin" --version), ${#node_libs[@]} libs, $(image_size "$BASE_IMAGE"))"
+    docker import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change "LABEL sa.hash=$hash" "$@" - "$image" >/dev/null
+}
+
+# --- local/node-base:20 --------------------------------------------------------------------------
+BASE_IMAGE=local/node-base:20
+node_bin="$(readlink -f "$(command -v node)")"
+base_hash="$(binary_hash "node-base v2 $("$node_bin" --version)" "$node_bin" /etc/ssl/certs/ca-certificates.crt)"
+if up_to_date "$BASE_IMAGE" "$base_hash"; then
+  sa_log "$BASE_IMAGE up to date (node $("$node_bin" --version)), skipped"
+else
+  t=$(sa_now_ms)
+  import_binary "$BASE_IMAGE" "$base_hash" "$node_bin" /usr/bin/node /etc/ssl/certs/ca-certificates.crt -- \
+    --change "LABEL sa.node-version=$("$node_bin" --version)" --change 'CMD ["/usr/bin/node"]'
+  sa_log "$BASE_IMAGE imported in $(sa_since "$t") (node $("$node_bin" --version), $(image_size "$BASE_IMAGE"))"
 fi
 base_id="$(image_id "$BASE_IMAGE")"
+
+# --- sa/redis:dev (Debian's redis-server, for tests that run Redis inside the swarm) --------------
+sa_apt_ensure redis-server:redis-server
+redis_bin="$(readlink -f "$(command -v redis-server)")"
+redis_hash="$(binary_hash "redis v1" "$redis_bin")"
+if up_to_date sa/redis:dev "$redis_hash"; then
+  sa_log "sa/redis:dev up to date, skipped"
+else
+  t=$(sa_now_ms)
+  # No persistence, no protected mode: a throwaway store on the test network.
+  import_binary sa/redis:dev "$redis_hash" "$redis_bin" /usr/bin/redis-server -- \
+    --change 'EXPOSE 6379' \
+    --change 'CMD ["/usr/bin/redis-server", "--port", "6379", "--protected-mode", "no", "--save", "", "--appendonly", "no"]'
+  sa_log "sa/redis:dev imported in $(sa_since "$t") ($("$redis_bin" --version | awk '{ print $3 }'), $(image_size sa/redis:dev))"
+fi
 
 # --- healthcheck binary --------------------------------------------------------------------------
 hc_src="$SA_ROOT/test/apps/healthcheck.c"

@@ -12,7 +12,7 @@ import Docker from 'dockerode';
 import WebSocket from 'ws';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
 import { send } from '../helpers/http.js';
-import { SA_NETWORK, createApp, docker, freePort, removeService, runId, runningTasks, serviceState, waitFor } from '../helpers/swarm.js';
+import { SA_NETWORK, createApp, docker, freePort, removeService, runId, runningTasks, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 import { normaliseName } from '../../src/traefik-rule.js';
 
@@ -88,27 +88,6 @@ t.teardown(async () => {
   await activator?.stop();
   await removeService(`${run}-traefik`);
 });
-
-/** Samples the service until `ms` passed; returns the lowest replica count and the versions seen. */
-async function watchReplicas(name: string, ms: number): Promise<{ min: number; versions: Set<number> }> {
-  const until = Date.now() + ms;
-  let min = Infinity;
-  const versions = new Set<number>();
-  while (Date.now() < until) {
-    const s = await serviceState(name).catch(() => undefined);
-    if (!s) break; // removed by a failing test's teardown: stop quietly
-    min = Math.min(min, s.replicas);
-    versions.add(s.version);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  return { min, versions };
-}
-
-/** Waits (bounded) for the service to reach 0 replicas; returns when that was first seen. */
-async function waitAsleep(name: string, timeoutMs = 15_000): Promise<number> {
-  await waitFor(`${name} at 0 replicas`, async () => (await serviceState(name)).replicas === 0, timeoutMs, 50);
-  return Date.now();
-}
 
 t.test('an idle app goes to 0 after its idle timeout; metrics follow', async (t) => {
   const app = await createApp({ name: `${run}-idle`, run, env: { STARTUP_DELAY_MS: '1000' }, labels: { [LABELS.idleTimeout]: IDLE } });

@@ -90,6 +90,27 @@ export async function runningTasks(name: string): Promise<Array<{ id: string; ip
     }));
 }
 
+/** Samples the service until `ms` passed; returns the lowest replica count and the versions seen. */
+export async function watchReplicas(name: string, ms: number): Promise<{ min: number; versions: Set<number> }> {
+  const until = Date.now() + ms;
+  let min = Infinity;
+  const versions = new Set<number>();
+  while (Date.now() < until) {
+    const s = await serviceState(name).catch(() => undefined);
+    if (!s) break; // removed by a failing test's teardown: stop quietly
+    min = Math.min(min, s.replicas);
+    versions.add(s.version);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return { min, versions };
+}
+
+/** Waits (bounded) for the service to reach 0 replicas; returns when that was first seen. */
+export async function waitAsleep(name: string, timeoutMs = 15_000): Promise<number> {
+  await waitFor(`${name} at 0 replicas`, async () => (await serviceState(name)).replicas === 0, timeoutMs, 50);
+  return Date.now();
+}
+
 export interface AppOptions {
   /** Service name; must be unique (include the run id). */
   name: string;
