@@ -66,6 +66,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     metrics,
     log: log.child({ module: 'wake' }),
     probeIntervalMs: config.probeIntervalMs,
+    retryBackoffMs: config.wakeRetryBackoffMs,
     onWoken: (service, scaled) => reaper?.noteWoken(service, scaled),
   });
   const sources: ActivitySource[] = [

@@ -16,6 +16,8 @@ export interface Config {
   defaultNetwork: string | undefined;
   strategy: Strategy;
   wakeTimeoutMs: number;
+  /** After a failed wake, requests get that failure at once for this long (doubling per failure, up to 5 min); 0: off. */
+  wakeRetryBackoffMs: number;
   idleTimeoutMs: number;
   minAwakeMs: number;
   idleCheckIntervalMs: number;
@@ -101,6 +103,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       return v as Strategy;
     }),
     wakeTimeoutMs: read('ACTIVATOR_WAKE_TIMEOUT', 60_000, duration(100)),
+    wakeRetryBackoffMs: read('ACTIVATOR_WAKE_RETRY_BACKOFF', 10_000, duration(0)),
     idleTimeoutMs: read('ACTIVATOR_IDLE_TIMEOUT', 30 * 60_000, duration(1000)),
     minAwakeMs: read('ACTIVATOR_MIN_AWAKE', 60_000, duration(0)),
     idleCheckIntervalMs: read('ACTIVATOR_IDLE_CHECK_INTERVAL', 10_000, duration(100)),

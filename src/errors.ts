@@ -5,6 +5,9 @@
 import { SwarmUnavailableError } from './swarm/swarm.js';
 
 export class ActivatorError extends Error {
+  /** Overrides the table's Retry-After when the error knows better (a wake backoff's time left). */
+  retryAfterSeconds: number | undefined;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -62,6 +65,23 @@ export class HoldLimitError extends ActivatorError {
 export class UpstreamError extends ActivatorError {
   constructor(app: string, message: string, options?: { cause?: unknown }) {
     super('SA_UPSTREAM_ERROR', `app ${app}: ${message}`, app, options);
+  }
+}
+
+/**
+ * The app's last wake failed a moment ago: answered at once with that failure (same code and
+ * status) and how long until the next request may try again, instead of another scale-up.
+ */
+export class WakeBackoffError extends ActivatorError {
+  constructor(
+    app: string,
+    readonly lastFailure: ActivatorError,
+    failedAgoMs: number,
+    retryAfterMs: number,
+  ) {
+    const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    super(lastFailure.code, `${lastFailure.message} (${Math.round(failedAgoMs / 1000)} s ago; the next wake is tried in ${retryAfter} s)`, app, { cause: lastFailure });
+    this.retryAfterSeconds = retryAfter;
   }
 }
 

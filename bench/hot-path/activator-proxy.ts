@@ -31,6 +31,7 @@ const service: ServiceInfo = {
   labels: { [LABELS.enable]: 'true', [LABELS.hosts]: host, [LABELS.port]: String(originPort) },
   replicas: 1,
   updatedAt: new Date().toISOString(),
+  templateKey: 'bench',
 };
 const task: TaskInfo = {
   id: 'benchtask000000000000000',

@@ -13,6 +13,8 @@ export interface AppEntry {
   replicas: number | null;
   version: number;
   labels: Record<string, string>;
+  /** ServiceInfo.templateKey: changes on a redeploy, not on our scale or label writes. */
+  templateKey: string;
 }
 
 export interface AppRegistryOptions {
@@ -135,7 +137,7 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
       }
       return undefined;
     }
-    return { policy: result.policy, replicas: svc.replicas, version: svc.version, labels: svc.labels };
+    return { policy: result.policy, replicas: svc.replicas, version: svc.version, labels: svc.labels, templateKey: svc.templateKey };
   }
 
   private rebuildIndexes(): void {

@@ -11,7 +11,7 @@ import type { TrafficTracker } from '../idle/traffic.js';
 import { LABELS } from '../labels.js';
 import type { Metrics } from '../metrics.js';
 import type { SwarmClient } from '../swarm/swarm.js';
-import type { WakeCoordinator } from '../wake/coordinator.js';
+import type { WakeCoordinator, WakeFailure } from '../wake/coordinator.js';
 import { sendProblem, toProblem } from './error-page.js';
 
 export interface AdminDeps {
@@ -38,6 +38,12 @@ const SLEEP_STATUS: Record<ScaleDownOutcome, number> = {
   conflict: 409,
   error: 500,
 };
+
+/** A failed wake as ops see it: what failed, when, and when the next request may wake the app. */
+function wakeFailureView(f: WakeFailure | undefined, templateKey: string): { code: string; message: string; at: string; retryAt: string; failuresInARow: number } | null {
+  if (!f || Date.now() >= f.retryAt || f.templateKey !== templateKey) return null;
+  return { code: f.error.code, message: f.error.message, at: new Date(f.at).toISOString(), retryAt: new Date(f.retryAt).toISOString(), failuresInARow: f.streak };
+}
 
 function fail(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
   return reply.code(status).header('cache-control', 'no-store').send({ error, status, message });
@@ -67,6 +73,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
       idleTimeoutMs: e.policy.idleTimeoutMs,
       strategy: e.policy.strategy,
       open: traffic.open(e.policy.service),
+      // Set while a failed wake holds further wakes back (POST …/wake ignores it).
+      wakeFailure: wakeFailureView(coordinator.failureOf(e.policy.service), e.templateKey),
       // Every activity source this replica saw (own traffic, Traefik metrics, network bytes).
       lastActivity: deps.reaper?.activity.localLatest(e.policy.service) ?? traffic.lastActivity(e.policy.service) ?? null,
     })),

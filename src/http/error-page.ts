@@ -21,7 +21,7 @@ export function toProblem(err: unknown, retryAfterSeconds: number): HttpProblem 
       title: meta.title,
       message: err.message,
       app: err.app,
-      retryAfterSeconds: meta.retryAfter ? retryAfterSeconds : undefined,
+      retryAfterSeconds: err.retryAfterSeconds ?? (meta.retryAfter ? retryAfterSeconds : undefined),
     };
   }
   const fe = err as FastifyError;

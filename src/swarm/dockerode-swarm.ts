@@ -1,4 +1,5 @@
 /** SwarmClient over the Docker Engine API, through dockerode. */
+import { createHash } from 'node:crypto';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import {
@@ -70,6 +71,7 @@ function toServiceInfo(raw: RawService): ServiceInfo {
     labels: raw.Spec.Labels ?? {},
     replicas: mode?.Global ? null : (mode?.Replicated?.Replicas ?? 1),
     updatedAt: raw.UpdatedAt ?? '',
+    templateKey: createHash('sha1').update(JSON.stringify(raw.Spec.TaskTemplate ?? null)).digest('base64url'),
   };
 }
 

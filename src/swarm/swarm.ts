@@ -12,6 +12,11 @@ export interface ServiceInfo {
   /** Desired replicas; null for global services (not scalable). */
   replicas: number | null;
   updatedAt: string;
+  /**
+   * A digest of the task template (image, command, env, mounts, force-update counter, …): it changes
+   * when the service is redeployed or updated, never when only replicas or labels change.
+   */
+  templateKey: string;
 }
 
 /** Swarm task states (api/types/swarm/task.go), in lifecycle order. */

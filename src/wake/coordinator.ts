@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
-import { AppFailedError, WakeTimeoutError, asActivatorError } from '../errors.js';
+import { ActivatorError, AppFailedError, WakeBackoffError, WakeTimeoutError, asActivatorError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { LABELS } from '../labels.js';
 import type { SwarmClient } from '../swarm/swarm.js';
@@ -18,6 +18,8 @@ const RESCALE_AFTER_MS = 1000;
  * real swarm, app listening → app ready: p50 17 → 6 ms, max 22 → 12 ms (with 20 ms Docker checks).
  */
 const BOOT_PROBE_MS = 5;
+/** Longest wait between wakes of an app whose wakes keep failing (unless the base is longer). */
+const MAX_RETRY_BACKOFF_MS = 5 * 60_000;
 
 export interface WakeCoordinatorOptions {
   registry: AppRegistry;
@@ -26,6 +28,12 @@ export interface WakeCoordinatorOptions {
   metrics: Metrics;
   log: Logger;
   probeIntervalMs: number;
+  /**
+   * After a wake failed (task error, timeout), requests for the app get that failure at once for
+   * this long, doubling with each failure in a row up to 5 min, instead of another scale-up,
+   * crash and scale-back each. 0 or unset: no backoff.
+   */
+  retryBackoffMs?: number;
   /** Called once an app is confirmed ready after a wake (the reaper's min-awake clock starts). */
   onWoken?: (service: string, scaled: boolean) => void;
 }
@@ -35,15 +43,32 @@ interface ReadySet {
   next: number;
 }
 
+/** The last failed wake of an app, while it holds further wakes back. */
+export interface WakeFailure {
+  error: ActivatorError;
+  at: number;
+  /** Epoch ms from which a request may start a new wake. */
+  retryAt: number;
+  /** Failed wakes in a row. */
+  streak: number;
+  /** The task template that failed: a redeploy (new image, env, …) ends the backoff at once. */
+  templateKey: string;
+}
+
+/** Only the app's own failures hold wakes back; Docker being down is retried by the next request. */
+const BACKOFF_CODES = new Set(['SA_APP_FAILED', 'SA_WAKE_TIMEOUT']);
+
 export class WakeCoordinator {
   private readonly ready = new Map<string, ReadySet>();
   private readonly pending = new Map<string, Promise<void>>();
+  private readonly failures = new Map<string, WakeFailure>();
 
   constructor(private readonly options: WakeCoordinatorOptions) {
     options.registry.on('changed', (service, entry) => {
       // Scaled down or removed: the cached task addresses are gone. Other updates keep them;
       // a replaced task is caught by the proxy's connection error instead.
       if (!entry || entry.replicas === 0) this.invalidate(service);
+      if (!entry) this.failures.delete(service);
     });
   }
 
@@ -68,13 +93,22 @@ export class WakeCoordinator {
     if (!endpoint || set.endpoints.length === 0) this.ready.delete(service);
   }
 
-  /** Resolves with an endpoint that answered its probe; waits (bounded) for a wake if needed. */
-  async ensureReady(entry: AppEntry, signal: AbortSignal, reason = 'request'): Promise<Endpoint> {
+  /** The failed wake holding this app's wakes back, if any. */
+  failureOf(service: string): WakeFailure | undefined {
+    return this.failures.get(service);
+  }
+
+  /**
+   * Resolves with an endpoint that answered its probe; waits (bounded) for a wake if needed.
+   * `force` (ops wake) ignores a failure backoff.
+   */
+  async ensureReady(entry: AppEntry, signal: AbortSignal, reason = 'request', force = false): Promise<Endpoint> {
     const service = entry.policy.service;
     const fast = this.endpointFor(service);
     if (fast) return fast;
     let wake = this.pending.get(service);
     if (!wake) {
+      if (!force) this.throwIfBackingOff(entry);
       wake = this.wake(entry, reason).finally(() => this.pending.delete(service));
       this.pending.set(service, wake);
     }
@@ -84,9 +118,32 @@ export class WakeCoordinator {
     return ep;
   }
 
-  /** Starts (or joins) a wake without a request waiting on it, e.g. `wake <app>` from the CLI. */
+  /** Starts (or joins) a wake without a request waiting on it (the ops API); ignores a failure backoff. */
   async wakeNow(entry: AppEntry, signal: AbortSignal, reason: string): Promise<void> {
-    await this.ensureReady(entry, signal, reason);
+    await this.ensureReady(entry, signal, reason, true);
+  }
+
+  private throwIfBackingOff(entry: AppEntry): void {
+    const service = entry.policy.service;
+    const failure = this.failures.get(service);
+    if (!failure) return;
+    const now = Date.now();
+    // Redeployed, or scaled up by someone else (ops, another replica): worth a fresh look now.
+    const atRest = (entry.replicas ?? 0) <= entry.policy.idleReplicas;
+    if (failure.templateKey !== entry.templateKey || !atRest || now >= failure.retryAt) return;
+    throw new WakeBackoffError(service, failure.error, now - failure.at, failure.retryAt - now);
+  }
+
+  private noteFailure(entry: AppEntry, error: ActivatorError): void {
+    const base = this.options.retryBackoffMs ?? 0;
+    if (base <= 0 || !BACKOFF_CODES.has(error.code)) return;
+    const service = entry.policy.service;
+    const previous = this.failures.get(service);
+    const streak = previous && previous.templateKey === entry.templateKey ? previous.streak + 1 : 1;
+    const backoff = Math.min(base * 2 ** (streak - 1), Math.max(base, MAX_RETRY_BACKOFF_MS));
+    const at = Date.now();
+    this.failures.set(service, { error, at, retryAt: at + backoff, streak, templateKey: entry.templateKey });
+    this.options.log.warn({ app: service, code: error.code, streak, backoffMs: backoff }, `wakes of ${service} held back for ${Math.round(backoff / 1000)} s after ${streak} failed wake(s) in a row`);
   }
 
   private async wake(entry: AppEntry, reason: string): Promise<void> {
@@ -124,6 +181,7 @@ export class WakeCoordinator {
 
       const becameReady = (endpoints: Endpoint[]) => {
         this.ready.set(policy.service, { endpoints, next: 0 });
+        this.failures.delete(policy.service);
         const seconds = (performance.now() - started) / 1000;
         if (scaled) metrics.wakeDuration.observe({ app: policy.service }, seconds);
         metrics.setState(policy.service, 'awake');
@@ -166,6 +224,7 @@ export class WakeCoordinator {
       // Don't leave a half-woken app behind: it would crash-loop or sit unready forever.
       if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') await this.scaleBack(group, log, `wake failed: ${err.code}`);
       metrics.setState(policy.service, 'asleep');
+      this.noteFailure(entry, err);
       throw err;
     }
   }

@@ -6,7 +6,7 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { send } from '../helpers/http.js';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
-import { createApp, recordServiceEvents, runId, serviceState, waitFor } from '../helpers/swarm.js';
+import { createApp, docker, recordServiceEvents, runId, serviceState, waitFor } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 const run = runId('wake');
@@ -138,6 +138,39 @@ t.test('crash on start: 502 naming the Swarm task error, not a hang', async (t) 
   t.match(body.message, /non-zero exit \(3\)/, 'names the task error');
   t.ok(Date.now() - started < 15_000, 'fails fast, well before the wake timeout');
   await waitFor('scale back to 0', async () => (await serviceState(app.name)).replicas === 0, 10_000);
+});
+
+t.test('a crashing app is not woken again on every request: its failure is answered at once until a redeploy or the backoff ends', async (t) => {
+  const app = await createApp({ name: `${run}-backoff`, run, image: 'sa/crash-on-start:dev' });
+  t.teardown(app.remove);
+  await activator.waitForApp(app.name);
+  const first = await send(`${activator.url}/`, { headers: traefikHeaders(app.host) });
+  t.equal(first.status, 502, 'the failed wake');
+  await waitFor('scale back to 0', async () => (await serviceState(app.name)).replicas === 0, 10_000);
+
+  const events = await recordServiceEvents(app.name);
+  t.teardown(() => events.stop());
+  const again = await send(`${activator.url}/`, { headers: traefikHeaders(app.host) });
+  t.equal(again.status, 502, 'the same failure');
+  t.equal(again.header('x-activator-error'), 'SA_APP_FAILED');
+  t.match(again.json<{ message: string }>().message, /non-zero exit \(3\) \(\d+ s ago; the next wake is tried in \d+ s\)/);
+  t.match(again.header('retry-after'), /^\d+$/, 'with Retry-After');
+  const listed = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as Array<{ service: string; wakeFailure: { code: string; failuresInARow: number; retryAt: string } | null }>;
+  const mine = listed.find((a) => a.service === app.name);
+  t.equal(mine?.wakeFailure?.code, 'SA_APP_FAILED', 'ops see the failure in /api/apps');
+  t.equal(mine?.wakeFailure?.failuresInARow, 1);
+  t.equal(events.scaleUps(), 0, 'no scale-up while backing off');
+
+  // The fix is deployed: a new image in the task template ends the backoff at once.
+  const svc = (await docker.getService(app.name).inspect()) as { Version: { Index: number }; Spec: { TaskTemplate: { ContainerSpec: Record<string, unknown> } } & Record<string, unknown> };
+  const spec = { ...svc.Spec, TaskTemplate: { ...svc.Spec.TaskTemplate, ContainerSpec: { ...svc.Spec.TaskTemplate.ContainerSpec, Image: 'sa/sample-app:dev' } } };
+  await docker.getService(app.name).update({ _query: { version: svc.Version.Index }, _body: spec } as never);
+  const fixed = await waitFor('the redeploy seen and the app woken', async () => {
+    const r = await send(`${activator.url}/fixed`, { headers: traefikHeaders(app.host) });
+    return r.status === 200 ? r : undefined;
+  }, 30_000, 200);
+  t.equal(fixed.json<Echo>().path, '/fixed', 'served by the fixed app');
+  t.equal(events.scaleUps(), 1, 'one scale-up, for the fixed app');
 });
 
 t.test('missing image: 502 naming the error', async (t) => {

@@ -30,6 +30,7 @@ export function entry(service: string, over: Omit<Partial<AppPolicy>, 'replicas'
     replicas: replicas === undefined ? 1 : replicas,
     version: version ?? 10,
     labels: labels ?? {},
+    templateKey: 't1',
   };
 }
 
@@ -81,7 +82,7 @@ export class FakeSwarm {
   beforeWrite: ((name: string) => void) | undefined;
 
   add(name: string, replicas: number, labels: Record<string, string> = {}, version = 10): void {
-    this.services.set(name, { id: `id-${name}`, name, version, labels, replicas, updatedAt: '' });
+    this.services.set(name, { id: `id-${name}`, name, version, labels, replicas, updatedAt: '', templateKey: 't1' });
   }
 
   async inspectService(name: string): Promise<ServiceInfo | null> {

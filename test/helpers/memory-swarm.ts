@@ -11,7 +11,7 @@ class MemorySwarm implements SwarmClient {
   behaviour = new Map<string, { port?: number; fail?: string; startMs?: number }>();
 
   add(name: string, labels: Record<string, string>, replicas = 0): void {
-    this.services.set(name, { id: `id-${name}`, name, version: 1, labels: { [LABELS.enable]: 'true', ...labels }, replicas, updatedAt: '' });
+    this.services.set(name, { id: `id-${name}`, name, version: 1, labels: { [LABELS.enable]: 'true', ...labels }, replicas, updatedAt: '', templateKey: 'template-1' });
     this.tasks.set(`id-${name}`, []);
   }
   async ping() {}

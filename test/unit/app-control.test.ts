@@ -13,7 +13,7 @@ class FakeSwarm implements SwarmClient, StackEngine {
   scaled: Array<{ name: string; replicas: number; labels: Record<string, string> | undefined }> = [];
 
   add(name: string, labels: Record<string, string>, replicas = 0): void {
-    this.services.push({ id: `id-${name}`, name, version: 1, labels: { [LABELS.enable]: 'true', ...labels }, replicas, updatedAt: '' });
+    this.services.push({ id: `id-${name}`, name, version: 1, labels: { [LABELS.enable]: 'true', ...labels }, replicas, updatedAt: '', templateKey: 't1' });
   }
   async ping(): Promise<void> {}
   async listServices(filters: string[]): Promise<ServiceInfo[] & StackService[]> {
@@ -144,7 +144,7 @@ t.test('ls: state, hosts, idle timeout and "asleep for" from Docker alone', asyn
 });
 
 t.test('ls rows take last activity and waking from the activator', async (t) => {
-  const svc: ServiceInfo = { id: 'a', name: 'a_web', version: 1, labels: { [LABELS.enable]: 'true', [LABELS.hosts]: 'a.example.com', [LABELS.port]: '80' }, replicas: 1, updatedAt: '' };
+  const svc: ServiceInfo = { id: 'a', name: 'a_web', version: 1, labels: { [LABELS.enable]: 'true', [LABELS.hosts]: 'a.example.com', [LABELS.port]: '80' }, replicas: 1, updatedAt: '', templateKey: 't1' };
   const row = toRow(svc, [], { service: 'a_web', state: 'waking', lastActivity: 1234, idleTimeoutMs: 600_000, open: 2 });
   t.match(row, { state: 'waking', lastActivity: 1234, idleTimeoutMs: 600_000, open: 2, idleTimeout: null });
   t.same([formatAge(5_000), formatAge(12 * 60_000), formatAge(200 * 60_000), formatAge(50 * 3_600_000)], ['5s', '12m', '3h20m', '2d2h']);

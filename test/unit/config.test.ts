@@ -9,6 +9,7 @@ t.test('defaults', async (t) => {
   t.equal(c.wakeTimeoutMs, 60_000);
   t.equal(c.probeIntervalMs, 20, 'probes at most every 25 ms while waking');
   t.equal(c.maxBodyBytes, 10 * 1024 * 1024);
+  t.equal(c.wakeRetryBackoffMs, 10_000);
   t.equal(c.dockerHost, 'unix:///var/run/docker.sock');
   t.ok(Object.isFrozen(c));
 });
@@ -18,6 +19,7 @@ t.test('values from the environment', async (t) => {
     DOCKER_HOST: 'tcp://10.0.0.1:2375',
     ACTIVATOR_MAX_BODY: '512kb',
     ACTIVATOR_WAKE_TIMEOUT: '2m',
+    ACTIVATOR_WAKE_RETRY_BACKOFF: '0',
     ACTIVATOR_SELECTOR: 'team=web',
     ACTIVATOR_STRATEGY: 'waiting-page',
     ACTIVATOR_MONITOR_USER_AGENTS: 'UptimeRobot|Pingdom',
@@ -25,6 +27,7 @@ t.test('values from the environment', async (t) => {
   t.equal(c.dockerHost, 'tcp://10.0.0.1:2375');
   t.equal(c.maxBodyBytes, 512 * 1024);
   t.equal(c.wakeTimeoutMs, 120_000);
+  t.equal(c.wakeRetryBackoffMs, 0, 'backoff off');
   t.same(c.selector, { key: 'team', value: 'web' });
   t.equal(c.strategy, 'waiting-page');
   t.ok(c.monitorUserAgents?.test('Mozilla/5.0 (compatible; UptimeRobot/2.0)'));
@@ -34,6 +37,7 @@ t.test('a bad value names its key', async (t) => {
   const bad: Array<[Record<string, string>, string]> = [
     [{ ACTIVATOR_PORT: 'eighty' }, 'ACTIVATOR_PORT'],
     [{ ACTIVATOR_WAKE_TIMEOUT: '5 minutes' }, 'ACTIVATOR_WAKE_TIMEOUT'],
+    [{ ACTIVATOR_WAKE_RETRY_BACKOFF: 'soon' }, 'ACTIVATOR_WAKE_RETRY_BACKOFF'],
     [{ ACTIVATOR_MAX_BODY: 'lots' }, 'ACTIVATOR_MAX_BODY'],
     [{ ACTIVATOR_STRATEGY: 'lazy' }, 'ACTIVATOR_STRATEGY'],
     [{ ACTIVATOR_REDIS_URL: 'localhost:6379' }, 'ACTIVATOR_REDIS_URL'],

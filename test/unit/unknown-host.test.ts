@@ -19,7 +19,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, level: string) {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
   const log = pino({ level }, sink);
-  const service: ServiceInfo = { id: 'svc-web', name: 'web', version: 1, labels: { [LABELS.enable]: 'true', [LABELS.hosts]: 'web.test', [LABELS.port]: '80' }, replicas: 0, updatedAt: '' };
+  const service: ServiceInfo = { id: 'svc-web', name: 'web', version: 1, labels: { [LABELS.enable]: 'true', [LABELS.hosts]: 'web.test', [LABELS.port]: '80' }, replicas: 0, updatedAt: '', templateKey: 't1' };
   let dockerCalls = 0;
   const swarm: SwarmClient = {
     ping: async () => void dockerCalls++,

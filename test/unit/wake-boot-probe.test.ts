@@ -26,7 +26,7 @@ async function freePort(): Promise<number> {
 function fakeSwarm(port: number) {
   let replicas = 0;
   const calls: string[] = [];
-  const service = (): ServiceInfo => ({ id: 'svc-web', name: 'web', version: 1, labels: { [LABELS.enable]: 'true', [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) }, replicas, updatedAt: '' });
+  const service = (): ServiceInfo => ({ id: 'svc-web', name: 'web', version: 1, labels: { [LABELS.enable]: 'true', [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) }, replicas, updatedAt: '', templateKey: 't1' });
   const task: TaskInfo = { id: 'task-1', serviceId: 'svc-web', nodeId: 'n', state: 'running', desiredState: 'running', error: undefined, message: '', exitCode: undefined, containerId: undefined, createdAt: '', addresses: [{ networkId: 'net', networkName: 'net', ip: '127.0.0.1' }] };
   const swarm: SwarmClient = {
     ping: async () => undefined,

@@ -9,6 +9,7 @@ import { AppRegistry } from '../../src/discovery/app-registry.js';
 import { LABELS } from '../../src/labels.js';
 import { Metrics } from '../../src/metrics.js';
 import { MemorySwarm } from '../helpers/memory-swarm.js';
+import { SwarmUnavailableError, type TaskInfo } from '../../src/swarm/swarm.js';
 import { WakeCoordinator } from '../../src/wake/coordinator.js';
 import { ReadinessProbe } from '../../src/wake/readiness.js';
 
@@ -21,11 +22,11 @@ async function origin(): Promise<{ server: Server; port: number }> {
   return { server, port: typeof addr === 'object' && addr ? addr.port : 0 };
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, swarm: MemorySwarm) {
+async function setup(t: { teardown(fn: () => unknown): void }, swarm: MemorySwarm, retryBackoffMs = 0) {
   const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 2000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
   await registry.start();
   const readiness = new ReadinessProbe(swarm, 500);
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics: new Metrics({ defaultMetrics: false }), log, probeIntervalMs: 10 });
+  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics: new Metrics({ defaultMetrics: false }), log, probeIntervalMs: 10, retryBackoffMs });
   t.teardown(async () => {
     await registry.stop();
     await readiness.close();
@@ -127,4 +128,77 @@ t.test('a scale-down from another replica that lands under a wake is undone', as
   await swarm.scaleService('web', 0); // the other replica's scale-down lands after our scale-up
   t.equal((await ready).port, port, 'ready after all');
   t.equal(swarm.calls.filter((c) => c === 'scale web 1').length, 2, 'scaled up a second time');
+});
+
+t.test('after a failed wake, requests get that failure at once (no Docker call) until the backoff ends; it doubles per failure', async (t) => {
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: '80' });
+  swarm.behaviour.set('web', { fail: 'task: non-zero exit (3)', startMs: 5 });
+  const { registry, coordinator } = await setup(t, swarm, 300);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_APP_FAILED' });
+  const calls = swarm.calls.length;
+  const held = await coordinator.ensureReady(entry, new AbortController().signal).then(
+    () => undefined,
+    (err: unknown) => err as { code: string; message: string; retryAfterSeconds: number; name: string },
+  );
+  t.equal(held?.code, 'SA_APP_FAILED', 'the same failure');
+  t.match(held?.message, /non-zero exit \(3\) \(0 s ago; the next wake is tried in 1 s\)$/, 'says when the next wake is tried');
+  t.equal(held?.retryAfterSeconds, 1, 'Retry-After: the time left, rounded up');
+  t.equal(swarm.calls.length, calls, 'no Docker call while backing off');
+  t.equal(coordinator.failureOf('web')?.streak, 1);
+
+  await new Promise((r) => setTimeout(r, 320));
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_APP_FAILED' });
+  t.equal(swarm.calls.filter((c) => c === 'scale web 1').length, 2, 'after the backoff, a new wake');
+  const second = coordinator.failureOf('web');
+  t.equal(second?.streak, 2);
+  t.ok(second && second.retryAt - second.at === 600, 'the second failure in a row backs off twice as long');
+
+  // The app is fixed and redeployed: a new task template ends the backoff at once.
+  const { server, port } = await origin();
+  t.teardown(() => server.close());
+  swarm.behaviour.set('web', { port });
+  const redeployed = { ...entry, policy: { ...entry.policy, port }, templateKey: 'template-2' };
+  t.equal((await coordinator.ensureReady(redeployed, new AbortController().signal)).port, port, 'woken right after the redeploy');
+  t.equal(coordinator.failureOf('web'), undefined, 'a successful wake clears the failure');
+});
+
+t.test('the backoff never blocks an ops wake, an app someone else scaled up, or Docker outages', async (t) => {
+  const { server, port } = await origin();
+  t.teardown(() => server.close());
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) });
+  swarm.behaviour.set('web', { fail: 'task: non-zero exit (3)', startMs: 5 });
+  const { registry, coordinator } = await setup(t, swarm, 60_000);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_APP_FAILED' });
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { message: /the next wake is tried in 60 s/ });
+
+  swarm.behaviour.set('web', { port });
+  // `swarm-activator wake` (Docker directly) or another replica scaled it up: look again now.
+  t.equal((await coordinator.ensureReady({ ...entry, replicas: 1 }, new AbortController().signal)).port, port, 'scaled up elsewhere: checked at once');
+  coordinator.invalidate('web');
+  await swarm.scaleService('web', 0);
+
+  swarm.behaviour.set('web', { fail: 'task: non-zero exit (3)', startMs: 5 });
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_APP_FAILED' });
+  swarm.behaviour.set('web', { port });
+  await coordinator.wakeNow(entry, AbortSignal.timeout(5000), 'ops API');
+  t.pass('the ops wake ran despite the backoff');
+  coordinator.invalidate('web');
+  await swarm.scaleService('web', 0);
+
+  // Docker unreachable: not the app's failure, so the next request tries again.
+  class DownSwarm extends MemorySwarm {
+    override async listTasks(): Promise<TaskInfo[]> {
+      throw new SwarmUnavailableError('Docker API unreachable: connect ECONNREFUSED /var/run/docker.sock');
+    }
+  }
+  const down = new DownSwarm();
+  const c2 = new WakeCoordinator({ registry, swarm: down, readiness: new ReadinessProbe(down, 500), metrics: new Metrics({ defaultMetrics: false }), log, probeIntervalMs: 10, retryBackoffMs: 60_000 });
+  await t.rejects(c2.ensureReady(entry, new AbortController().signal), { code: 'SA_DOCKER_UNAVAILABLE' });
+  t.equal(c2.failureOf('web'), undefined, 'no backoff after a Docker outage');
 });
