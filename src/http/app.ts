@@ -11,7 +11,7 @@ import { METHODS } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
-import { UnknownHostError, UpstreamError, asActivatorError } from '../errors.js';
+import { ActivatorError, UnknownHostError, UpstreamError, asActivatorError } from '../errors.js';
 import { isUptimeMonitor, monitorAnswer, monitorState } from '../idle/monitor.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import type { Metrics } from '../metrics.js';
@@ -20,7 +20,7 @@ import type { WakeCoordinator } from '../wake/coordinator.js';
 import { sendProblem, toProblem, wantsHtml } from './error-page.js';
 import { HoldGate } from './hold.js';
 import { headersForApp, isRetryableConnectError } from './forwarding.js';
-import { Upstream } from './upstream.js';
+import { ForwardError, Upstream } from './upstream.js';
 import { waitingPageHtml } from './waiting-page.js';
 import { attachWebSocketProxy } from './websocket.js';
 
@@ -60,6 +60,12 @@ function unknownHost(host: string): UnknownHostError {
   } finally {
     Error.stackTraceLimit = limit;
   }
+}
+
+/** A request whose body fastify did not read (GET, HEAD, …) but which has one. */
+function carriesBody(request: FastifyRequest): boolean {
+  const h = request.headers;
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
 }
 
 /** True the first time a key is seen in each window; bounded, so a flood of keys cannot grow it. */
@@ -207,7 +213,8 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   async function proxy(request: FastifyRequest, reply: FastifyReply, routed: Routed, first: Endpoint): Promise<void> {
     const service = routed.entry.policy.service;
     const headers = headersForApp(request.raw);
-    const body = (request.body as Buffer | undefined) ?? null;
+    // Buffered by the body parser; a GET or HEAD with a body (fastify parses none there) streams as is.
+    const body = (request.body as Buffer | undefined) ?? (carriesBody(request) ? request.raw : null);
     const onLateError = (err: Error) => request.log.warn({ err, app: service, url: request.url }, `app ${service} broke off its response`);
     let endpoint = first;
     let cold = routed.cold;
@@ -221,8 +228,10 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
           reply.hijack(); // the client left: nobody to answer
           return;
         }
-        if (attempt === 0 && isRetryableConnectError(error)) {
-          // The task went away (scaled down, replaced): forget it and take the wake path once more.
+        const written = !(error instanceof ForwardError) || error.written;
+        if (attempt === 0 && !written && isRetryableConnectError(error)) {
+          // The task went away (scaled down, replaced) before the request was sent: forget it and
+          // take the wake path once more. A request the app may have seen is never sent twice.
           coordinator.invalidate(service, endpoint);
           try {
             endpoint = await coordinator.ensureReady(routed.entry, AbortSignal.timeout(routed.entry.policy.wakeTimeoutMs + 1000));
@@ -231,6 +240,10 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
           }
           cold = true;
           continue;
+        }
+        if (error instanceof ForwardError && (error.error as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
+          // undici refuses to send it (`OPTIONS *`, a second Host header, …): the client's request is at fault.
+          throw new ActivatorError('SA_BAD_REQUEST', `request cannot be forwarded: ${error.message}`, service);
         }
         // The task address goes to the log (through the cause), not to the client.
         throw new UpstreamError(service, `did not answer: ${(error as Error).message}`, { cause: Object.assign(new Error(`upstream ${endpoint.ip}:${endpoint.port} (task ${endpoint.taskId})`), { cause: error }) });

@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
  * Transfer-Encoding goes too: bodies reach the app buffered, with a Content-Length, and reach the
  * client re-framed by Node.
  */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'expect']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'expect']);
 /** An upgrade (WebSocket) keeps the headers that ask for it: the tunnel carries the app's raw answer. */
 const UPGRADE_KEEPS = new Set(['connection', 'upgrade']);
 

@@ -6,6 +6,7 @@
  * at 0.77–0.86 of a bare undici proxy (docs/performance.md); this runs at or above it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { headersForClient } from './forwarding.js';
 
@@ -17,8 +18,8 @@ export interface UpstreamTarget {
 export interface ForwardOptions {
   /** Request headers for the app, as a flat name/value list (forwarding.ts). */
   headers: string[];
-  /** The buffered request body; null for none. */
-  body: Buffer | null;
+  /** The buffered request body, the request itself (a GET with a body streams through), or null. */
+  body: Buffer | Readable | null;
   /** Extra response headers, as name/value pairs (the cold-start marker). */
   extraResponseHeaders?: readonly string[];
   /** The app failed after its response head was sent: the client's response is cut off. */
@@ -30,6 +31,17 @@ export interface UpstreamOptions {
   connections: number;
   keepAliveTimeoutMs: number;
   connectTimeoutMs: number;
+}
+
+/** The app did not answer. `written`: the request may have reached it, so it must not be sent again. */
+export class ForwardError extends Error {
+  override readonly name = 'ForwardError';
+  constructor(
+    readonly error: Error,
+    readonly written: boolean,
+  ) {
+    super(error.message, { cause: error });
+  }
 }
 
 export class Upstream {
@@ -49,15 +61,16 @@ export class Upstream {
   }
 
   /**
-   * Resolves once the app's response head has been written to the client. Rejects when the app
-   * failed before that; then nothing has been written and the caller answers (or retries).
+   * Resolves once the app's response head has been written to the client. Rejects with a
+   * ForwardError when the app failed before that; then nothing has been written to the client
+   * and the caller answers (or, if the request was never written to the app, retries).
    */
   forward(req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, opts: ForwardOptions): Promise<void> {
     return new Promise((resolve, reject) => {
       this.agent.dispatch(
         {
           origin: `http://${target.ip}:${target.port}`,
-          path: req.url ?? '/',
+          path: originForm(req.url ?? '/'),
           method: req.method as Dispatcher.HttpMethod,
           headers: opts.headers,
           body: opts.body,
@@ -76,6 +89,9 @@ export class Upstream {
 class ResponseWriter implements Dispatcher.DispatchHandler {
   private resume: (() => void) | undefined;
   private waitingForDrain = false;
+  /** onConnect ran: undici is writing the request to a socket, so the app may see it. */
+  private written = false;
+  private clientLeft = false;
   private readonly onDrain = () => {
     this.waitingForDrain = false;
     this.resume?.();
@@ -89,14 +105,24 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.res.destroyed) return abort(new Error('client went away'));
+    this.written = true;
+    const clientGone = () => {
+      this.clientLeft = true;
+      abort(new Error('client went away'));
+    };
+    if (this.res.destroyed) return clientGone();
     // The client left: stop reading from the app too (and free the connection for others).
     this.res.once('close', () => {
-      if (!this.res.writableFinished) abort(new Error('client went away'));
+      if (!this.res.writableFinished) clientGone();
     });
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) {
+      // Informational (102, 103): not the response. Early hints' Link headers go on to the client.
+      if (statusCode === 103) this.earlyHints(rawHeaders);
+      return true;
+    }
     this.resume = resume;
     const headers = headersForClient(rawHeaders);
     if (this.opts.extraResponseHeaders) headers.push(...this.opts.extraResponseHeaders);
@@ -116,20 +142,55 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(trailers: string[] | null): void {
-    if (trailers && trailers.length > 0) this.res.addTrailers(pairs(trailers));
+  onComplete(trailers: ReadonlyArray<string | Buffer> | null): void {
+    if (trailers && trailers.length > 0) {
+      try {
+        this.res.addTrailers(latin1Pairs(trailers));
+      } catch (err) {
+        // A trailer Node refuses to write: the body is already out, so say so and end cleanly.
+        this.opts.onLateError?.(err as Error);
+      }
+    }
     this.res.end();
   }
 
   onError(err: Error): void {
-    if (!this.res.headersSent) return this.reject(err);
-    this.res.destroy(err);
-    this.opts.onLateError?.(err);
+    if (!this.res.headersSent) return this.reject(new ForwardError(err, this.written));
+    this.res.destroy();
+    // A client that left is not the app's failure.
+    if (!this.clientLeft) this.opts.onLateError?.(err);
+  }
+
+  private earlyHints(rawHeaders: Buffer[]): void {
+    const links: string[] = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      if ((rawHeaders[i] as Buffer).toString('latin1').toLowerCase() === 'link') links.push((rawHeaders[i + 1] as Buffer).toString('latin1'));
+    }
+    if (links.length > 0 && !this.res.headersSent) {
+      try {
+        this.res.writeEarlyHints({ link: links });
+      } catch {
+        // Hints are optional: a client that cannot take them still gets the response.
+      }
+    }
   }
 }
 
-function pairs(flat: ReadonlyArray<string | Buffer>): Array<[string, string]> {
+/** Trailers as [name, value] pairs; latin1 like the head, so the app's bytes pass unchanged. */
+function latin1Pairs(flat: ReadonlyArray<string | Buffer>): Array<[string, string]> {
+  const text = (v: string | Buffer | undefined) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v));
   const out: Array<[string, string]> = [];
-  for (let i = 0; i < flat.length; i += 2) out.push([String(flat[i]), String(flat[i + 1])]);
+  for (let i = 0; i < flat.length; i += 2) out.push([text(flat[i]), text(flat[i + 1])]);
   return out;
+}
+
+/** An absolute-form target (`GET http://host/path`, proxy style) as the origin-form apps expect. */
+function originForm(url: string): string {
+  if (url.startsWith('/') || url === '*') return url;
+  try {
+    const u = new URL(url);
+    return `${u.pathname}${u.search}`;
+  } catch {
+    return url; // undici refuses it: the caller answers 400
+  }
 }

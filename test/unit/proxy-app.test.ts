@@ -406,3 +406,94 @@ t.test('response trailers are passed on', async (t) => {
   });
   t.equal(trailers['x-checksum'], 'abc');
 });
+
+t.test('informational answers: 103 Early Hints pass on as hints, then the real response arrives whole', async (t) => {
+  const { url } = await setup(t, (_req, res) => {
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('hello');
+  });
+  const got = await new Promise<{ hints: string[]; status: number; body: string }>((resolve, reject) => {
+    const hints: string[] = [];
+    const req = httpRequest(`${url}/page`, { headers: { host: 'web.test' }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ hints, status: res.statusCode ?? 0, body }));
+    });
+    req.on('information', (info) => {
+      if (info.statusCode === 103) hints.push(String(info.headers.link));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.same(got.hints, ['</style.css>; rel=preload; as=style'], 'the Link hint');
+  t.equal(got.status, 200);
+  t.equal(got.body, 'hello');
+});
+
+t.test('a client that closes a stream is not logged as the app breaking off', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  let appSideClosed: Promise<void> | undefined;
+  const { url } = await setup(
+    t,
+    (_req, res) => {
+      appSideClosed = new Promise((resolve) => res.once('close', () => resolve()));
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: 1\n\n');
+    },
+    pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const req = httpRequest(`${url}/events`, { headers: { host: 'web.test' }, agent: false }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+    setTimeout(() => reject(new Error('no data')), 3000);
+  });
+  await appSideClosed;
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(lines, [], 'no warning');
+});
+
+t.test('a trailer byte outside ASCII passes as the app sent it', async (t) => {
+  const { url } = await setup(t, (_req, res) => {
+    res.writeHead(200, { trailer: 'x-sig', 'content-type': 'text/plain' });
+    res.write('data');
+    res.addTrailers({ 'x-sig': 'caf\u00e9' }); // written by Node as latin1 byte 0xE9
+    res.end();
+  });
+  const got = await new Promise<{ body: string; rawTrailers: string[]; trailerHeader: string | undefined }>((resolve, reject) => {
+    const req = httpRequest(`${url}/t`, { headers: { host: 'web.test' }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ body, rawTrailers: res.rawTrailers, trailerHeader: res.headers.trailer }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(got.body, 'data', 'body whole');
+  t.equal(got.trailerHeader, 'x-sig', 'the Trailer header is end-to-end: kept');
+  t.same(got.rawTrailers, ['x-sig', 'caf\u00e9']);
+});
+
+t.test('a GET with a body (search APIs) reaches the app with its body', async (t) => {
+  const { url, seen } = await setup(t);
+  const res = await send(`${url}/_search`, { method: 'GET', headers: { host: 'web.test', 'content-type': 'application/json' }, body: '{"query":{"match_all":{}}}' });
+  t.equal(res.status, 200);
+  t.equal(seen.at(-1)?.method, 'GET');
+  t.equal(seen.at(-1)?.body, '{"query":{"match_all":{}}}');
+});
+
+t.test('request targets: absolute-form becomes origin-form; one undici cannot send is a 400, not a 502', async (t) => {
+  const { port, seen } = await setup(t);
+  const abs = await rawExchange(port, 'GET http://web.test/abs?x=1 HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n');
+  t.match(abs, /^HTTP\/1\.1 200 /);
+  t.equal(seen.at(-1)?.url, '/abs?x=1');
+  const star = await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n');
+  t.match(star, /^HTTP\/1\.1 400 /);
+  t.match(star, /x-activator-error: SA_BAD_REQUEST/i);
+});
