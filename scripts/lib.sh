@@ -69,15 +69,18 @@ sa_apt_ensure() {
 # Is the engine at $DOCKER_HOST answering?
 sa_docker_ok() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
-# sa_env_set KEY VALUE — set `export KEY=VALUE` in $SA_ENV_FILE (replacing an older line).
-sa_env_set() {
-  local key="$1" val="$2" tmp
-  mkdir -p "$SA_STATE_DIR"
-  tmp="$(mktemp "$SA_STATE_DIR/.env.XXXXXX")"
-  if [[ -f "$SA_ENV_FILE" ]]; then grep -v "^export $key=" "$SA_ENV_FILE" >"$tmp" || true; fi
+# sa_env_file_set FILE KEY VALUE — set `export KEY=VALUE` in FILE (replacing an older line).
+sa_env_file_set() {
+  local file="$1" key="$2" val="$3" tmp
+  mkdir -p "$(dirname "$file")"
+  tmp="$(mktemp "$(dirname "$file")/.env.XXXXXX")"
+  if [[ -f "$file" ]]; then grep -v "^export $key=" "$file" >"$tmp" || true; fi
   printf 'export %s=%q\n' "$key" "$val" >>"$tmp"
-  mv -f "$tmp" "$SA_ENV_FILE"
+  mv -f "$tmp" "$file"
 }
+
+# sa_env_set KEY VALUE — the same in $SA_ENV_FILE.
+sa_env_set() { sa_env_file_set "$SA_ENV_FILE" "$1" "$2"; }
 
 # Write the docker part of the env file.
 sa_write_env() {

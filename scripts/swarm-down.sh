@@ -5,12 +5,14 @@
 #    is still mounted under $SA_STATE_DIR, and delete $SA_STATE_DIR.
 #  - external engine (DOCKER_HOST given): remove only services/networks/configs/secrets labelled
 #    sa.test=1 or sa.demo=1, and $SA_NETWORK if the scripts created it; leave the engine alone.
-#  - both: stop the redis-server started by redis-up.sh.
+#  - both: stop the redis-server started by redis-up.sh, and the three-node swarm of multinode-up.sh.
 set -euo pipefail
 SA_LOG_PREFIX=swarm-down
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 t0=$(sa_now_ms)
+# The three-node swarm of multinode-up.sh lives under $SA_STATE_DIR too: it goes first.
+bash "$(dirname "${BASH_SOURCE[0]}")/multinode-down.sh"
 sa_lock "$SA_STATE_DIR.lock"
 did=0
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: bring up the swarm + redis, run tap, tear everything down (unless KEEP_SWARM=1).
+# `npm test`: bring up the swarm, the three-node swarm and redis, run tap, tear everything down
+# (unless KEEP_SWARM=1).
 #   npm test                       -> every *.ts/*.js test file under test/ (not test/apps, test/helpers)
 #   npm test -- test/unit          -> only those (directories are expanded, files and flags passed on)
 #   KEEP_SWARM=1 npm test          -> leave swarm/redis running afterwards (scripts/swarm-down.sh later)
@@ -23,6 +24,8 @@ trap 'exit 143' TERM
 
 bash "$SA_ROOT/scripts/swarm-up.sh"
 bash "$SA_ROOT/scripts/redis-up.sh"
+# Three more engines in network namespaces, for test/e2e/multinode.test.ts (about 15 s; images copied).
+bash "$SA_ROOT/scripts/multinode-up.sh"
 
 # shellcheck disable=SC1090
 source "$SA_ENV_FILE"

@@ -8,6 +8,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { METHODS } from 'node:http';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
@@ -47,6 +48,15 @@ declare module 'fastify' {
 }
 
 const COLD_START_HEADER = ['X-Activator-Cold-Start', 'true'] as const;
+/** A request the app has not answered for this long has its task checked (node lost?), and again each time. */
+const UPSTREAM_WATCHDOG_MS = 2000;
+/** Methods RFC 9110 calls idempotent: sent again when the task they went to was lost. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** The task a request went to is gone (node lost, task shut down): the request was aborted. */
+class TaskLostError extends Error {
+  override readonly name = 'TaskLostError';
+}
 
 /**
  * UnknownHostError without a stack trace: capturing one was ~10 µs of a 404's ~35 µs of CPU
@@ -218,9 +228,14 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const onLateError = (err: Error) => request.log.warn({ err, app: service, url: request.url }, `app ${service} broke off its response`);
     let endpoint = first;
     let cold = routed.cold;
+    const watchdog = {
+      everyMs: UPSTREAM_WATCHDOG_MS,
+      check: async () => ((await coordinator.endpointLost(routed.entry, endpoint)) ? new TaskLostError(`task ${endpoint.taskId} of ${service} is gone (node lost, or the task shut down)`) : undefined),
+    };
+    const replayable = IDEMPOTENT.has(request.method) && !(body instanceof Readable);
     for (let attempt = 0; ; attempt++) {
       try {
-        await upstream.forward(request.raw, reply.raw, endpoint, { headers, body, extraResponseHeaders: cold ? COLD_START_HEADER : undefined, onLateError });
+        await upstream.forward(request.raw, reply.raw, endpoint, { headers, body, extraResponseHeaders: cold ? COLD_START_HEADER : undefined, onLateError, watchdog });
         reply.hijack(); // the head is written and the body streams from undici: fastify sends nothing
         return;
       } catch (error) {
@@ -229,9 +244,15 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
           return;
         }
         const written = !(error instanceof ForwardError) || error.written;
-        if (attempt === 0 && !written && isRetryableConnectError(error)) {
-          // The task went away (scaled down, replaced) before the request was sent: forget it and
-          // take the wake path once more. A request the app may have seen is never sent twice.
+        const taskLost = error instanceof ForwardError && error.error instanceof TaskLostError;
+        if (taskLost && !replayable) {
+          throw new UpstreamError(service, `its task was lost while a ${request.method} was in flight (node down, or the task shut down); not sent again, since the app may have run it`, { cause: error });
+        }
+        if ((attempt === 0 && !written && isRetryableConnectError(error)) || (taskLost && attempt < 2)) {
+          // The task went away (scaled down, replaced) before the request was sent, or the task an
+          // idempotent request went to was lost: forget it and take the wake path once more.
+          // Anything else the app may have seen is never sent twice.
+          if (taskLost) request.log.warn({ app: service, task: endpoint.taskId, method: request.method, url: request.url }, `task of ${service} lost with a request in flight; sending it to a new task`);
           coordinator.invalidate(service, endpoint);
           try {
             endpoint = await coordinator.ensureReady(routed.entry, AbortSignal.timeout(routed.entry.policy.wakeTimeoutMs + 1000));

@@ -24,6 +24,11 @@ export interface ForwardOptions {
   extraResponseHeaders?: readonly string[];
   /** The app failed after its response head was sent: the client's response is cut off. */
   onLateError?: (err: Error) => void;
+  /**
+   * While the app has not answered, asked every `everyMs` whether to give up: an Error aborts
+   * the request with it (a lost task), undefined keeps waiting. Only slow requests pay for it.
+   */
+  watchdog?: { everyMs: number; check: () => Promise<Error | undefined> };
 }
 
 /** Kept for the life of a task's connections; Agent drops a Pool once its sockets are gone. */
@@ -92,6 +97,7 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
   /** onConnect ran: undici is writing the request to a socket, so the app may see it. */
   private written = false;
   private clientLeft = false;
+  private watchTimer: NodeJS.Timeout | undefined;
   private readonly onDrain = () => {
     this.waitingForDrain = false;
     this.resume?.();
@@ -115,6 +121,28 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     this.res.once('close', () => {
       if (!this.res.writableFinished) clientGone();
     });
+    const watchdog = this.opts.watchdog;
+    if (watchdog) {
+      const tick = () => {
+        watchdog.check().then(
+          (giveUp) => {
+            if (this.watchTimer === undefined) return; // answered meanwhile
+            if (giveUp) abort(giveUp);
+            else this.watchTimer = setTimeout(tick, watchdog.everyMs);
+          },
+          () => {
+            if (this.watchTimer !== undefined) this.watchTimer = setTimeout(tick, watchdog.everyMs);
+          },
+        );
+      };
+      this.watchTimer = setTimeout(tick, watchdog.everyMs);
+    }
+  }
+
+  private stopWatching(): void {
+    if (this.watchTimer === undefined) return;
+    clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -123,6 +151,7 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
       if (statusCode === 103) this.earlyHints(rawHeaders);
       return true;
     }
+    this.stopWatching();
     this.resume = resume;
     const headers = headersForClient(rawHeaders);
     if (this.opts.extraResponseHeaders) headers.push(...this.opts.extraResponseHeaders);
@@ -155,6 +184,7 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    this.stopWatching();
     if (!this.res.headersSent) return this.reject(new ForwardError(err, this.written));
     this.res.destroy();
     // A client that left is not the app's failure.

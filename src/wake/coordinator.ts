@@ -7,7 +7,7 @@ import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
 import { ActivatorError, AppFailedError, WakeBackoffError, WakeTimeoutError, asActivatorError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { LABELS } from '../labels.js';
-import type { SwarmClient } from '../swarm/swarm.js';
+import type { SwarmClient, TaskInfo } from '../swarm/swarm.js';
 import type { Endpoint, ReadinessProbe } from './readiness.js';
 
 /** How long a wake waits for Swarm to schedule a task before it re-checks its scale-up. */
@@ -62,13 +62,18 @@ export class WakeCoordinator {
   private readonly ready = new Map<string, ReadySet>();
   private readonly pending = new Map<string, Promise<void>>();
   private readonly failures = new Map<string, WakeFailure>();
+  /** One task list per app at a time for endpointLost, shared by every slow request of the app. */
+  private readonly taskChecks = new Map<string, { at: number; tasks: Promise<TaskInfo[]> }>();
 
   constructor(private readonly options: WakeCoordinatorOptions) {
     options.registry.on('changed', (service, entry) => {
       // Scaled down or removed: the cached task addresses are gone. Other updates keep them;
       // a replaced task is caught by the proxy's connection error instead.
       if (!entry || entry.replicas === 0) this.invalidate(service);
-      if (!entry) this.failures.delete(service);
+      if (!entry) {
+        this.failures.delete(service);
+        this.taskChecks.delete(service);
+      }
     });
   }
 
@@ -91,6 +96,26 @@ export class WakeCoordinator {
     if (!set) return;
     if (endpoint) set.endpoints = set.endpoints.filter((e) => e.taskId !== endpoint.taskId);
     if (!endpoint || set.endpoints.length === 0) this.ready.delete(service);
+  }
+
+  /**
+   * For a request the app is slow to answer: is the task behind this endpoint gone (its node lost,
+   * the task shut down or replaced)? Then the endpoint is forgotten. A lost node never answers or
+   * resets, so without this a request on it waits for TCP to give up (many minutes). One Docker
+   * call per app per second at most, and only for requests already slow.
+   */
+  async endpointLost(entry: AppEntry, endpoint: Endpoint): Promise<boolean> {
+    const service = entry.policy.service;
+    let check = this.taskChecks.get(service);
+    if (!check || Date.now() - check.at > 1000) {
+      check = { at: Date.now(), tasks: this.options.swarm.listTasks(entry.policy.serviceId) };
+      this.taskChecks.set(service, check);
+      check.tasks.catch(() => this.taskChecks.delete(service));
+    }
+    const task = (await check.tasks).find((t) => t.id === endpoint.taskId);
+    const lost = !task || task.desiredState !== 'running' || task.state !== 'running';
+    if (lost) this.invalidate(service, endpoint);
+    return lost;
   }
 
   /** The failed wake holding this app's wakes back, if any. */

@@ -3,7 +3,7 @@
  * the shared overlay network, Docker socket mounted, reached through host-mode published ports.
  */
 import Docker from 'dockerode';
-import { DOCKER_HOST, SA_NETWORK, docker, freePort, removeService, serviceLogs, waitFor } from './swarm.js';
+import { freePort, localSwarm, removeService, serviceLogs, waitFor, type SwarmTarget } from './swarm.js';
 
 export interface ActivatorOptions {
   name: string;
@@ -13,6 +13,9 @@ export interface ActivatorOptions {
   publishPort?: number;
   adminPort?: number;
   image?: string;
+  /** Placement constraints, e.g. node.labels.sa.node==n1. */
+  constraints?: string[];
+  on?: SwarmTarget;
 }
 
 export interface RunningActivator {
@@ -33,15 +36,16 @@ export interface RunningActivator {
 export async function startActivator(opts: ActivatorOptions): Promise<RunningActivator> {
   const port = opts.publishPort ?? (await freePort());
   const adminPort = opts.adminPort ?? (await freePort());
-  const socketPath = new URL(DOCKER_HOST).pathname;
+  const on = opts.on ?? localSwarm;
+  const socketPath = new URL(on.dockerHost).pathname;
   const env: Record<string, string> = {
-    ACTIVATOR_NETWORK: SA_NETWORK,
+    ACTIVATOR_NETWORK: on.network,
     ACTIVATOR_SELECTOR: `sa.run=${opts.run}`,
     ACTIVATOR_LOG_LEVEL: 'info',
     ...opts.env,
   };
-  await removeService(opts.name);
-  await docker.createService({
+  await removeService(opts.name, on);
+  await on.docker.createService({
     Name: opts.name,
     Labels: { 'sa.test': '1', 'sa.run-activator': opts.run },
     TaskTemplate: {
@@ -52,7 +56,8 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
         StopGracePeriod: 5e9,
       },
       RestartPolicy: { Condition: 'none' },
-      Networks: [{ Target: SA_NETWORK }],
+      Networks: [{ Target: on.network }],
+      ...(opts.constraints ? { Placement: { Constraints: opts.constraints } } : {}),
     },
     Mode: { Replicated: { Replicas: 1 } },
     EndpointSpec: {
@@ -63,21 +68,21 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
     },
   } as unknown as Docker.CreateServiceOptions);
 
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const adminUrl = `http://${on.address}:${adminPort}`;
   try {
     await waitFor('activator readiness', async () => (await fetch(`${adminUrl}/readyz`)).ok, 60_000, 100);
   } catch (err) {
-    const logs = await serviceLogs(opts.name);
-    await removeService(opts.name);
+    const logs = await serviceLogs(opts.name, 200, on);
+    await removeService(opts.name, on);
     throw new Error(`${(err as Error).message}\nactivator logs:\n${logs}`);
   }
 
-  const logs = () => serviceLogs(opts.name, 2000);
+  const logs = () => serviceLogs(opts.name, 2000, on);
   return {
     name: opts.name,
     port,
     adminPort,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${on.address}:${port}`,
     adminUrl,
     logs,
     async logLines() {
@@ -112,9 +117,9 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
       }, 10_000, 20);
     },
     async stop() {
-      await removeService(opts.name);
+      await removeService(opts.name, on);
       // Host-mode ports are only free once the task's container is gone.
-      await waitFor(`${opts.name} removal`, async () => (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${opts.name}`] } })).length === 0, 30_000, 200).catch(() => undefined);
+      await waitFor(`${opts.name} removal`, async () => (await on.docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${opts.name}`] } })).length === 0, 30_000, 200).catch(() => undefined);
     },
   };
 }

@@ -30,6 +30,18 @@ export const SA_NETWORK = process.env.SA_NETWORK ?? stateEnv.SA_NETWORK ?? 'sa-n
 export const REDIS_URL = process.env.REDIS_URL ?? stateEnv.REDIS_URL;
 export const docker = new Docker(dockerOptionsFromHost(DOCKER_HOST));
 
+/**
+ * Where a test's services run: the single-node swarm (the default) or a node of the three-node
+ * one (test/helpers/multinode.ts). `address` is where its host-mode published ports answer.
+ */
+export interface SwarmTarget {
+  docker: Docker;
+  dockerHost: string;
+  network: string;
+  address: string;
+}
+export const localSwarm: SwarmTarget = { docker, dockerHost: DOCKER_HOST, network: SA_NETWORK, address: '127.0.0.1' };
+
 /** A fresh id per test file: apps and activators of one file carry it, so files never collide. */
 export function runId(prefix = 't'): string {
   return `${prefix}${randomBytes(3).toString('hex')}`;
@@ -70,14 +82,15 @@ export interface ServiceState {
   labels: Record<string, string>;
 }
 
-export async function serviceState(name: string): Promise<ServiceState> {
-  const s = (await docker.getService(name).inspect()) as { ID: string; Version: { Index: number }; Spec: { Labels?: Record<string, string>; Mode: { Replicated?: { Replicas?: number } } } };
+export async function serviceState(name: string, on: SwarmTarget = localSwarm): Promise<ServiceState> {
+  const s = (await on.docker.getService(name).inspect()) as { ID: string; Version: { Index: number }; Spec: { Labels?: Record<string, string>; Mode: { Replicated?: { Replicas?: number } } } };
   return { id: s.ID, version: s.Version.Index, replicas: s.Spec.Mode.Replicated?.Replicas ?? 0, labels: s.Spec.Labels ?? {} };
 }
 
-export async function runningTasks(name: string): Promise<Array<{ id: string; ip: string | undefined; containerId: string | undefined }>> {
-  const tasks = (await docker.listTasks({ filters: { service: [name], 'desired-state': ['running'] } })) as Array<{
+export async function runningTasks(name: string, on: SwarmTarget = localSwarm): Promise<Array<{ id: string; ip: string | undefined; containerId: string | undefined; nodeId: string }>> {
+  const tasks = (await on.docker.listTasks({ filters: { service: [name], 'desired-state': ['running'] } })) as Array<{
     ID: string;
+    NodeID: string;
     Status: { State: string; ContainerStatus?: { ContainerID?: string } };
     NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
   }>;
@@ -85,8 +98,9 @@ export async function runningTasks(name: string): Promise<Array<{ id: string; ip
     .filter((t) => t.Status.State === 'running')
     .map((t) => ({
       id: t.ID,
-      ip: t.NetworksAttachments?.find((a) => a.Network.Spec.Name === SA_NETWORK)?.Addresses[0]?.split('/')[0],
+      ip: t.NetworksAttachments?.find((a) => a.Network.Spec.Name === on.network)?.Addresses[0]?.split('/')[0],
       containerId: t.Status.ContainerStatus?.ContainerID,
+      nodeId: t.NodeID,
     }));
 }
 
@@ -106,8 +120,8 @@ export async function watchReplicas(name: string, ms: number): Promise<{ min: nu
 }
 
 /** Waits (bounded) for the service to reach 0 replicas; returns when that was first seen. */
-export async function waitAsleep(name: string, timeoutMs = 15_000): Promise<number> {
-  await waitFor(`${name} at 0 replicas`, async () => (await serviceState(name)).replicas === 0, timeoutMs, 50);
+export async function waitAsleep(name: string, timeoutMs = 15_000, on: SwarmTarget = localSwarm): Promise<number> {
+  await waitFor(`${name} at 0 replicas`, async () => (await serviceState(name, on)).replicas === 0, timeoutMs, 50);
   return Date.now();
 }
 
@@ -124,6 +138,9 @@ export interface AppOptions {
   publishPort?: number;
   /** Override the image's HEALTHCHECK interval (ms), or disable it with 0. */
   healthIntervalMs?: number;
+  /** Placement constraints, e.g. node.labels.sa.node!=n1. */
+  constraints?: string[];
+  on?: SwarmTarget;
 }
 
 export interface TestApp {
@@ -149,7 +166,8 @@ export async function createApp(opts: AppOptions): Promise<TestApp> {
       : opts.healthIntervalMs === 0
         ? { Test: ['NONE'] }
         : { Test: ['CMD', '/healthcheck'], Interval: opts.healthIntervalMs * 1e6, Timeout: 2e9, Retries: 3 };
-  await docker.createService({
+  const on = opts.on ?? localSwarm;
+  await on.docker.createService({
     Name: opts.name,
     Labels: labels,
     TaskTemplate: {
@@ -160,7 +178,8 @@ export async function createApp(opts: AppOptions): Promise<TestApp> {
         ...(health ? { HealthCheck: health } : {}),
       },
       RestartPolicy: { Condition: 'any', Delay: 500e6 },
-      Networks: [{ Target: SA_NETWORK }],
+      Networks: [{ Target: on.network }],
+      ...(opts.constraints ? { Placement: { Constraints: opts.constraints } } : {}),
     },
     Mode: { Replicated: { Replicas: opts.replicas ?? 0 } },
     ...(opts.publishPort ? { EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: opts.publishPort, PublishMode: 'host' }] } } : {}),
@@ -168,22 +187,22 @@ export async function createApp(opts: AppOptions): Promise<TestApp> {
   return {
     name: opts.name,
     host,
-    remove: () => removeService(opts.name),
+    remove: () => removeService(opts.name, on),
   };
 }
 
-export async function removeService(name: string): Promise<void> {
+export async function removeService(name: string, on: SwarmTarget = localSwarm): Promise<void> {
   try {
-    await docker.getService(name).remove();
+    await on.docker.getService(name).remove();
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode !== 404) throw err;
   }
 }
 
 /** The service's container logs (all tasks), for failure messages. */
-export async function serviceLogs(name: string, tail = 200): Promise<string> {
+export async function serviceLogs(name: string, tail = 200, on: SwarmTarget = localSwarm): Promise<string> {
   try {
-    const buf = (await docker.getService(name).logs({ stdout: true, stderr: true, tail, follow: false } as never)) as unknown as Buffer;
+    const buf = (await on.docker.getService(name).logs({ stdout: true, stderr: true, tail, follow: false } as never)) as unknown as Buffer;
     return demux(buf);
   } catch (err) {
     return `(no logs: ${(err as Error).message})`;

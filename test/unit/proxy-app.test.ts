@@ -16,6 +16,7 @@ import { WakeCoordinator } from '../../src/wake/coordinator.js';
 import { ReadinessProbe } from '../../src/wake/readiness.js';
 import { send } from '../helpers/http.js';
 import { MemorySwarm } from '../helpers/memory-swarm.js';
+import type { TaskInfo } from '../../src/swarm/swarm.js';
 
 const log = pino({ level: 'silent' });
 
@@ -74,7 +75,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: I
   const entry = registry.byService('web');
   if (!entry) throw new Error('not discovered');
   await coordinator.ensureReady(entry, new AbortController().signal);
-  return { url, port: Number(url.split(':')[2]), seen, traffic, app };
+  return { url, port: Number(url.split(':')[2]), seen, traffic, app, swarm };
 }
 
 t.test('a client that leaves during a POST does not leave the app "open" forever', async (t) => {
@@ -496,4 +497,31 @@ t.test('request targets: absolute-form becomes origin-form; one undici cannot se
   const star = await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n');
   t.match(star, /^HTTP\/1\.1 400 /);
   t.match(star, /x-activator-error: SA_BAD_REQUEST/i);
+});
+
+t.test('a task lost with a request in flight (its node gone: no answer, no reset): idempotent requests go to the new task, others get 502', async (t) => {
+  let released = false;
+  const { url, swarm } = await setup(t, (req, res) => {
+    if (req.url === '/hang' && !released) return; // the lost node: never answers
+    res.end(`ok ${req.method}`);
+  });
+  const lose = () =>
+    setTimeout(() => {
+      // What Swarm does when it marks the node down: the old task is to shut down, a new one runs.
+      const tasks = swarm.tasks.get('id-web') ?? [];
+      for (const task of tasks) task.desiredState = 'shutdown';
+      tasks.push({ ...(tasks[0] as TaskInfo), id: `task-web-${tasks.length}`, state: 'running', desiredState: 'running' });
+      released = true;
+    }, 300);
+  lose();
+  const get = await send(`${url}/hang`, { headers: { host: 'web.test' } });
+  t.equal(get.status, 200, 'the GET was sent again, to the new task');
+  t.equal(get.text(), 'ok GET');
+
+  released = false;
+  lose();
+  const post = await send(`${url}/hang`, { method: 'POST', headers: { host: 'web.test', 'content-type': 'text/plain' }, body: 'pay' });
+  t.equal(post.status, 502, 'a POST is not sent twice');
+  t.equal(post.header('x-activator-error'), 'SA_UPSTREAM_ERROR');
+  t.match(post.json<{ message: string }>().message, /task was lost while a POST was in flight/);
 });
