@@ -80,8 +80,10 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }) });
   reaper = idleReaper;
   registry.on('changed', (service, entry) => {
-    if (!entry) metrics.forget(service);
-    else if (!coordinator.isWaking(service)) metrics.setState(service, (entry.replicas ?? 0) > 0 ? 'awake' : 'asleep');
+    if (!entry) {
+      metrics.forget(service);
+      traffic.forget(service);
+    } else if (!coordinator.isWaking(service)) metrics.setState(service, (entry.replicas ?? 0) > 0 ? 'awake' : 'asleep');
   });
 
   const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log });

@@ -25,10 +25,11 @@ export interface ForwardOptions {
   /** The app failed after its response head was sent: the client's response is cut off. */
   onLateError?: (err: Error) => void;
   /**
-   * While the app has not answered, asked every `everyMs` whether to give up: an Error aborts
-   * the request with it (a lost task), undefined keeps waiting. Only slow requests pay for it.
+   * Asked for a request the app has not answered for a while (UpstreamOptions.slowCheckEveryMs),
+   * and again each period: an Error aborts the request with it (its task is lost), undefined
+   * keeps waiting.
    */
-  watchdog?: { everyMs: number; check: () => Promise<Error | undefined> };
+  giveUp?: () => Promise<Error | undefined>;
 }
 
 /** Kept for the life of a task's connections; Agent drops a Pool once its sockets are gone. */
@@ -36,6 +37,8 @@ export interface UpstreamOptions {
   connections: number;
   keepAliveTimeoutMs: number;
   connectTimeoutMs: number;
+  /** How often requests still waiting for the app's answer are checked (ForwardOptions.giveUp). */
+  slowCheckEveryMs: number;
 }
 
 /** The app did not answer. `written`: the request may have reached it, so it must not be sent again. */
@@ -51,8 +54,10 @@ export class ForwardError extends Error {
 
 export class Upstream {
   private readonly agent: Agent;
+  private readonly slow: SlowRequests;
 
   constructor(opts: UpstreamOptions) {
+    this.slow = new SlowRequests(opts.slowCheckEveryMs);
     this.agent = new Agent({
       connections: opts.connections,
       pipelining: 1,
@@ -80,69 +85,102 @@ export class Upstream {
           headers: opts.headers,
           body: opts.body,
         },
-        new ResponseWriter(res, opts, resolve, reject),
+        new ResponseWriter(res, opts, resolve, reject, this.slow),
       );
     });
   }
 
   close(): Promise<void> {
+    this.slow.stop();
     return this.agent.close();
+  }
+}
+
+/**
+ * Requests written to the app and not answered yet. One timer for all of them, not one per
+ * request (a timer each cost several % of hot-path throughput): each period, a request that was
+ * already waiting at the previous one is checked (ForwardOptions.giveUp).
+ */
+class SlowRequests {
+  private readonly waiting = new Set<ResponseWriter>();
+  private timer: NodeJS.Timeout | undefined;
+  private period = 0;
+
+  constructor(private readonly everyMs: number) {}
+
+  add(writer: ResponseWriter): void {
+    writer.waitingSince = this.period;
+    this.waiting.add(writer);
+    this.timer ??= setInterval(() => this.sweep(), this.everyMs).unref();
+  }
+
+  delete(writer: ResponseWriter): void {
+    this.waiting.delete(writer);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private sweep(): void {
+    if (this.waiting.size === 0) return this.stop();
+    for (const writer of this.waiting) if (writer.waitingSince < this.period) writer.checkSlow();
+    this.period++;
   }
 }
 
 /** undici's (native, unwrapped) handler interface, writing to the client's response as bytes arrive. */
 class ResponseWriter implements Dispatcher.DispatchHandler {
+  /** SlowRequests' period when this request started waiting for the app. */
+  waitingSince = 0;
   private resume: (() => void) | undefined;
+  private abort: ((err?: Error) => void) | undefined;
+  private onDrain: (() => void) | undefined;
   private waitingForDrain = false;
   /** onConnect ran: undici is writing the request to a socket, so the app may see it. */
   private written = false;
   private clientLeft = false;
-  private watchTimer: NodeJS.Timeout | undefined;
-  private readonly onDrain = () => {
-    this.waitingForDrain = false;
-    this.resume?.();
-  };
+  private checking = false;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly opts: ForwardOptions,
     private readonly resolve: () => void,
     private readonly reject: (err: Error) => void,
+    private readonly slow: SlowRequests,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
     this.written = true;
-    const clientGone = () => {
-      this.clientLeft = true;
-      abort(new Error('client went away'));
-    };
-    if (this.res.destroyed) return clientGone();
+    this.abort = abort;
+    if (this.res.destroyed) return this.clientGone();
     // The client left: stop reading from the app too (and free the connection for others).
     this.res.once('close', () => {
-      if (!this.res.writableFinished) clientGone();
+      if (!this.res.writableFinished) this.clientGone();
     });
-    const watchdog = this.opts.watchdog;
-    if (watchdog) {
-      const tick = () => {
-        watchdog.check().then(
-          (giveUp) => {
-            if (this.watchTimer === undefined) return; // answered meanwhile
-            if (giveUp) abort(giveUp);
-            else this.watchTimer = setTimeout(tick, watchdog.everyMs);
-          },
-          () => {
-            if (this.watchTimer !== undefined) this.watchTimer = setTimeout(tick, watchdog.everyMs);
-          },
-        );
-      };
-      this.watchTimer = setTimeout(tick, watchdog.everyMs);
-    }
+    if (this.opts.giveUp) this.slow.add(this);
   }
 
-  private stopWatching(): void {
-    if (this.watchTimer === undefined) return;
-    clearTimeout(this.watchTimer);
-    this.watchTimer = undefined;
+  /** Called by SlowRequests for a request the app has not answered for a while. */
+  checkSlow(): void {
+    const giveUp = this.opts.giveUp;
+    if (this.checking || !giveUp) return;
+    this.checking = true;
+    giveUp().then(
+      (err) => {
+        this.checking = false;
+        if (err && !this.res.headersSent) this.abort?.(err);
+      },
+      () => {
+        this.checking = false; // Docker did not answer: ask again next period
+      },
+    );
+  }
+
+  private clientGone(): void {
+    this.clientLeft = true;
+    this.abort?.(new Error('client went away'));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -151,7 +189,7 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
       if (statusCode === 103) this.earlyHints(rawHeaders);
       return true;
     }
-    this.stopWatching();
+    this.slow.delete(this);
     this.resume = resume;
     const headers = headersForClient(rawHeaders);
     if (this.opts.extraResponseHeaders) headers.push(...this.opts.extraResponseHeaders);
@@ -166,6 +204,10 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     if (this.res.write(chunk)) return true;
     if (!this.waitingForDrain) {
       this.waitingForDrain = true;
+      this.onDrain ??= () => {
+        this.waitingForDrain = false;
+        this.resume?.();
+      };
       this.res.once('drain', this.onDrain);
     }
     return false;
@@ -184,7 +226,7 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    this.stopWatching();
+    this.slow.delete(this);
     if (!this.res.headersSent) return this.reject(new ForwardError(err, this.written));
     this.res.destroy();
     // A client that left is not the app's failure.

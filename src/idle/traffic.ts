@@ -16,7 +16,10 @@ export class OwnTraffic implements TrafficTracker {
   private readonly last = new Map<string, number>();
   private readonly listeners = new Set<(app: string, at: number) => void>();
 
-  constructor(private readonly metrics?: Metrics) {}
+  constructor(metrics?: Metrics) {
+    // Apps keep their entry at 0 once seen (until forget), so the gauge shows 0, not nothing.
+    metrics?.readInFlightFrom(() => this.openCount.entries());
+  }
 
   onActivity(listener: (app: string, at: number) => void): () => void {
     this.listeners.add(listener);
@@ -25,22 +28,24 @@ export class OwnTraffic implements TrafficTracker {
 
   begin(app: string): () => void {
     this.openCount.set(app, (this.openCount.get(app) ?? 0) + 1);
-    this.metrics?.inFlight.inc({ app });
     this.mark(app);
     let closed = false;
     return () => {
       if (closed) return;
       closed = true;
-      const n = (this.openCount.get(app) ?? 1) - 1;
-      if (n <= 0) this.openCount.delete(app);
-      else this.openCount.set(app, n);
-      this.metrics?.inFlight.dec({ app });
+      this.openCount.set(app, Math.max(0, (this.openCount.get(app) ?? 1) - 1));
       this.mark(app);
     };
   }
 
   open(app: string): number {
     return this.openCount.get(app) ?? 0;
+  }
+
+  /** A removed app (its in-flight series goes with Metrics.forget). */
+  forget(app: string): void {
+    if (!this.openCount.get(app)) this.openCount.delete(app);
+    this.last.delete(app);
   }
 
   lastActivity(app: string): number | undefined {
