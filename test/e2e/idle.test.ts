@@ -9,9 +9,8 @@
  */
 import t from 'tap';
 import Docker from 'dockerode';
-import WebSocket from 'ws';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
-import { send } from '../helpers/http.js';
+import { closeWebSocket, echo, openWebSocket, send } from '../helpers/http.js';
 import { SA_NETWORK, createApp, docker, freePort, removeService, runId, runningTasks, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 import { normaliseName } from '../../src/traefik-rule.js';
@@ -165,21 +164,14 @@ t.test('an open WebSocket through the activator keeps the app up', async (t) => 
   const app = await createApp({ name: `${run}-ws`, run, labels: { [LABELS.idleTimeout]: IDLE } });
   t.teardown(app.remove);
   await activator.waitForApp(app.name);
-  const ws = new WebSocket(`ws://127.0.0.1:${activator.port}/socket`, { headers: { host: app.host } });
+  const ws = await openWebSocket(`ws://127.0.0.1:${activator.port}/socket`, app.host);
   t.teardown(() => ws.terminate());
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
   // Silent for 3 timeouts: no bytes flow, so only the open connection keeps it up.
   const seen = await watchReplicas(app.name, 3 * IDLE_MS);
   t.equal(seen.min, 1, 'never scaled down while the WebSocket was open');
-  const echo = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
-  ws.send('still there?');
-  t.equal(await echo, 'still there?', 'and the connection still works');
+  t.equal(await echo(ws, 'still there?'), 'still there?', 'and the connection still works');
 
-  ws.close();
-  await new Promise((r) => ws.once('close', r));
+  await closeWebSocket(ws);
   const closedAt = Date.now();
   const downAt = await waitAsleep(app.name);
   t.comment(`scaled down ${downAt - closedAt} ms after the WebSocket closed`);

@@ -3,6 +3,7 @@
  * so tests use undici.request, which sends headers as given.
  */
 import { Agent, request } from 'undici';
+import WebSocket from 'ws';
 
 const agent = new Agent({ connections: 512, pipelining: 1, keepAliveTimeout: 1000 });
 
@@ -43,4 +44,28 @@ export async function send(
     json: <T>() => JSON.parse(body) as T,
     ms,
   };
+}
+
+/** Opens a WebSocket through the activator, as a browser would (Host set), once it is open. */
+export async function openWebSocket(url: string, host: string): Promise<WebSocket> {
+  const ws = new WebSocket(url, { headers: { host } });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return ws;
+}
+
+/** Sends a message and waits for the echo (the sample app echoes). */
+export function echo(ws: WebSocket, text: string): Promise<string> {
+  const answer = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+  ws.send(text);
+  return answer;
+}
+
+/** Closes the WebSocket and waits until it is closed. */
+export async function closeWebSocket(ws: WebSocket): Promise<void> {
+  const closed = new Promise((r) => ws.once('close', r));
+  ws.close();
+  await closed;
 }

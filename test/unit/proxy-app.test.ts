@@ -191,6 +191,21 @@ t.test('unknown hosts: 404 with one info line per host per minute, not one per r
   t.equal(swarm.calls.filter((c) => c !== 'listServices').length, 0, 'no Docker call');
 });
 
+/** A client that reads the first chunk of a response and then hangs up. */
+function leaveAfterFirstChunk(url: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const req = httpRequest(url, { headers: { host: 'web.test' }, agent: false }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+    setTimeout(() => reject(new Error('no data')), 3000);
+  });
+}
+
 /** Raw HTTP/1.1 exchange, so the test sees the head exactly as the proxy wrote it. */
 function rawExchange(port: number, request: string, timeoutMs = 3000): Promise<string> {
   return new Promise((resolve) => {
@@ -373,17 +388,7 @@ t.test('a client that leaves during a long response: the app’s side is closed 
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.write('tick');
   });
-  await new Promise<void>((resolve, reject) => {
-    const req = httpRequest(`${url}/long`, { headers: { host: 'web.test' } }, (res) => {
-      res.once('data', () => {
-        req.destroy();
-        resolve();
-      });
-    });
-    req.on('error', () => undefined);
-    req.end();
-    setTimeout(() => reject(new Error('no data')), 3000);
-  });
+  await leaveAfterFirstChunk(`${url}/long`);
   await Promise.race([appSideClosed, new Promise((_, reject) => setTimeout(() => reject(new Error('app side still open after 2 s')), 2000))]);
   t.pass('the app saw its response closed');
   await new Promise((r) => setTimeout(r, 20));
@@ -444,17 +449,7 @@ t.test('a client that closes a stream is not logged as the app breaking off', as
     },
     pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
   );
-  await new Promise<void>((resolve, reject) => {
-    const req = httpRequest(`${url}/events`, { headers: { host: 'web.test' }, agent: false }, (res) => {
-      res.once('data', () => {
-        req.destroy();
-        resolve();
-      });
-    });
-    req.on('error', () => undefined);
-    req.end();
-    setTimeout(() => reject(new Error('no data')), 3000);
-  });
+  await leaveAfterFirstChunk(`${url}/events`);
   await appSideClosed;
   await new Promise((r) => setTimeout(r, 50));
   t.same(lines, [], 'no warning');
