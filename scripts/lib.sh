@@ -122,3 +122,73 @@ sa_wait_gone() {
   done
   return 1
 }
+
+# sa_wait_engine LABEL DOCKER_HOST LOG PID TIMEOUT_S — wait until the engine at DOCKER_HOST answers;
+# dies with the last lines of LOG if its dockerd (PID, when given) exits or TIMEOUT_S pass.
+sa_wait_engine() {
+  local label="$1" host="$2" log="$3" pid="$4" timeout="$5"
+  local deadline=$((SECONDS + timeout))
+  until DOCKER_HOST="$host" docker version --format '{{.Server.Version}}' >/dev/null 2>&1; do
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "$SA_LOG_PREFIX: ERROR: $label (pid $pid) exited; last lines of $log:" >&2
+      tail -n 30 "$log" >&2 || true
+      exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "$SA_LOG_PREFIX: ERROR: $label did not answer on $host within ${timeout}s; last lines of $log:" >&2
+      tail -n 30 "$log" >&2 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+# sa_stop_engine LABEL DIR — stop the dockerd whose exec-root is DIR/exec (pid from DIR/docker.pid or
+# DIR/dockerd.started; TERM, then KILL after 20 s), then what an unclean stop leaves behind: the
+# containerd, shims and runc of DIR/exec, and the processes of its containers (found by container
+# ID in their cgroup). Returns 1 when there was nothing to stop.
+sa_stop_engine() {
+  local label="$1" dir="$2" pid p cid f stopped=1
+  pid="$(cat "$dir/docker.pid" 2>/dev/null || cat "$dir/dockerd.started" 2>/dev/null || true)"
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null &&
+     [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)" == *"--exec-root $dir/exec"* ]]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if sa_wait_gone "$pid" 20; then
+      sa_log "$label (pid $pid) stopped"
+    else
+      kill -KILL "$pid" 2>/dev/null || true
+      sa_wait_gone "$pid" 5 || true
+      sa_log "$label (pid $pid) did not stop in 20s; killed"
+    fi
+    stopped=0
+  fi
+  local left=()
+  for p in $(sa_pids_mentioning "$dir/exec"); do
+    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" =~ ^(dockerd|containerd.*|runc|docker-proxy|nsenter)$ ]] && left+=("$p")
+  done
+  if [[ -d "$dir/data/containers" ]]; then
+    for cid in $(ls "$dir/data/containers"); do
+      [[ ${#cid} -eq 64 ]] || continue
+      for f in $(grep -l -s "$cid" /proc/[0-9]*/cgroup 2>/dev/null || true); do
+        p="${f#/proc/}" p="${p%/cgroup}"
+        left+=("$p")
+      done
+    done
+  fi
+  if [[ ${#left[@]} -gt 0 ]]; then
+    kill -KILL "${left[@]}" 2>/dev/null || true
+    for p in "${left[@]}"; do sa_wait_gone "$p" 5 || true; done
+    sa_log "killed ${#left[@]} leftover process(es) of $label: ${left[*]}"
+    stopped=0
+  fi
+  return "$stopped"
+}
+
+# sa_unmount_under DIR — lazy-unmount whatever is still mounted below DIR (netns files, overlay
+# layers, shm), deepest first; prints how many.
+sa_unmount_under() {
+  local m mounts
+  mapfile -t mounts < <(findmnt -rn -o TARGET 2>/dev/null | awk -v d="$1" 'index($0, d "/") == 1' | sort -r)
+  for m in "${mounts[@]}"; do umount -l "$(printf '%b' "$m")" 2>/dev/null || true; done
+  echo "${#mounts[@]}"
+}

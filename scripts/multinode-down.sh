@@ -21,22 +21,7 @@ for i in 1 2 3; do
     [[ -n "$ids" ]] && mn_docker "$i" rm -f $ids >/dev/null 2>&1 || true
     mn_docker "$i" swarm leave --force >/dev/null 2>&1 || true
   fi
-  pid="$(cat "$d/docker.pid" 2>/dev/null || cat "$d/dockerd.started" 2>/dev/null || true)"
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null &&
-     [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)" == *"--exec-root $d/exec"* ]]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    sa_wait_gone "$pid" 15 || { kill -KILL "$pid" 2>/dev/null || true; sa_wait_gone "$pid" 5 || true; }
-  fi
-  # containerd, shims and runc of this node, if its dockerd died uncleanly.
-  left=()
-  for p in $(sa_pids_mentioning "$d/exec"); do
-    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" =~ ^(dockerd|containerd.*|runc|docker-proxy|nsenter)$ ]] && left+=("$p")
-  done
-  if [[ ${#left[@]} -gt 0 ]]; then
-    kill -KILL "${left[@]}" 2>/dev/null || true
-    for p in "${left[@]}"; do sa_wait_gone "$p" 5 || true; done
-  fi
-  sa_log "node $i stopped"
+  sa_stop_engine "node $i's dockerd" "$d" || true
   did=1
 done
 
@@ -62,8 +47,7 @@ done
 ip route del blackhole "$MN_POOL" 2>/dev/null || true
 
 if [[ -d "$MN_DIR" ]]; then
-  mapfile -t mounts < <(findmnt -rn -o TARGET 2>/dev/null | awk -v d="$MN_DIR" 'index($0, d "/") == 1' | sort -r)
-  for m in "${mounts[@]}"; do umount -l "$(printf '%b' "$m")" 2>/dev/null || true; done
+  sa_unmount_under "$MN_DIR" >/dev/null
   rm -rf --one-file-system "$MN_DIR" "$MN_DIR.lock"
   did=1
 fi

@@ -59,15 +59,7 @@ for i in 1 2 3; do
 done
 for i in 1 2 3; do
   d="$(mn_dir "$i")"
-  deadline=$((SECONDS + 30))
-  until mn_docker "$i" version --format '{{.Server.Version}}' >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then
-      echo "multinode: ERROR: node $i's dockerd did not answer within 30s; last lines of $d/dockerd.log:" >&2
-      tail -n 20 "$d/dockerd.log" >&2 || true
-      exit 1
-    fi
-    sleep 0.2
-  done
+  sa_wait_engine "node $i's dockerd" "unix://$d/docker.sock" "$d/dockerd.log" "" "${SA_DOCKERD_TIMEOUT:-30}"
 done
 sa_log "three dockerds answering after $(sa_since "$t0")"
 

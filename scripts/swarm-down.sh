@@ -118,7 +118,6 @@ if [[ "$SA_EXTERNAL_ENGINE" == 1 ]]; then
 else
   remove_blackholes
   # ---- our own dockerd ----
-  pid="$(cat "$SA_STATE_DIR/docker.pid" 2>/dev/null || cat "$SA_STATE_DIR/dockerd.started" 2>/dev/null || true)"
   if sa_docker_ok; then
     # Fast path: drop services and containers first so dockerd does not wait out stop timeouts.
     ids="$(docker service ls -q 2>/dev/null || true)"
@@ -135,49 +134,14 @@ else
     docker network rm docker_gwbridge >/dev/null 2>&1 && sa_log "removed docker_gwbridge" || true
     did=1
   fi
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null &&
-     [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)" == *"--exec-root $SA_STATE_DIR/exec"* ]]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    if sa_wait_gone "$pid" 20; then
-      sa_log "dockerd (pid $pid) stopped"
-    else
-      kill -KILL "$pid" 2>/dev/null || true
-      sa_wait_gone "$pid" 5 || true
-      sa_log "dockerd (pid $pid) did not stop in 20s; killed"
-    fi
-    did=1
-  fi
-  # Leftovers bound to our exec-root (containerd, containerd-shim-runc-v2, runc) and processes of
-  # our containers (found by container ID in their cgroup) — only there if dockerd died uncleanly.
-  left=()
-  for p in $(sa_pids_mentioning "$SA_STATE_DIR/exec"); do
-    [[ "$(cat "/proc/$p/comm" 2>/dev/null)" =~ ^(dockerd|containerd.*|runc|docker-proxy)$ ]] && left+=("$p")
-  done
-  if [[ -d "$SA_STATE_DIR/data/containers" ]]; then
-    for cid in $(ls "$SA_STATE_DIR/data/containers"); do
-      [[ ${#cid} -eq 64 ]] || continue
-      for f in $(grep -l -s "$cid" /proc/[0-9]*/cgroup 2>/dev/null || true); do
-        p="${f#/proc/}" p="${p%/cgroup}"
-        left+=("$p")
-      done
-    done
-  fi
-  if [[ ${#left[@]} -gt 0 ]]; then
-    kill -KILL "${left[@]}" 2>/dev/null || true
-    for p in "${left[@]}"; do sa_wait_gone "$p" 5 || true; done
-    sa_log "killed ${#left[@]} leftover process(es) of our engine: ${left[*]}"
-    did=1
-  fi
+  sa_stop_engine dockerd "$SA_STATE_DIR" && did=1
   stop_redis
 fi
 
 # Anything still mounted under the state dir (netns files, overlay layers, shm): lazy unmount, deepest first.
 if [[ -d "$SA_STATE_DIR" ]]; then
-  mapfile -t mounts < <(findmnt -rn -o TARGET 2>/dev/null | awk -v d="$SA_STATE_DIR" 'index($0, d "/") == 1' | sort -r)
-  if [[ ${#mounts[@]} -gt 0 ]]; then
-    for m in "${mounts[@]}"; do umount -l "$(printf '%b' "$m")" 2>/dev/null || true; done
-    sa_log "unmounted ${#mounts[@]} leftover mount(s) under $SA_STATE_DIR"
-  fi
+  unmounted="$(sa_unmount_under "$SA_STATE_DIR")"
+  [[ "$unmounted" == 0 ]] || sa_log "unmounted $unmounted leftover mount(s) under $SA_STATE_DIR"
   rm -rf --one-file-system "$SA_STATE_DIR"
   sa_log "removed $SA_STATE_DIR"
   did=1

@@ -37,20 +37,7 @@ start_dockerd() {
     sa_log "started dockerd (pid $pid), log $log"
   fi
 
-  local deadline=$((SECONDS + ${SA_DOCKERD_TIMEOUT:-30}))
-  until sa_docker_ok; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "swarm: ERROR: dockerd (pid $pid) exited; last lines of $log:" >&2
-      tail -n 30 "$log" >&2 || true
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      echo "swarm: ERROR: dockerd did not answer on $DOCKER_HOST within ${SA_DOCKERD_TIMEOUT:-30}s; last lines of $log:" >&2
-      tail -n 30 "$log" >&2 || true
-      exit 1
-    fi
-    sleep 0.2
-  done
+  sa_wait_engine dockerd "$DOCKER_HOST" "$log" "$pid" "${SA_DOCKERD_TIMEOUT:-30}"
   sa_log "dockerd answering at $DOCKER_HOST after $(sa_since "$t0")"
 }
 
