@@ -22,6 +22,7 @@ import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
 import { createQueuedSwarm } from './swarm/queued-swarm.js';
 import { WakeCoordinator } from './wake/coordinator.js';
 import { ReadinessProbe } from './wake/readiness.js';
+import { WakeHistory } from './wake/wake-history.js';
 
 
 export interface Activator {
@@ -59,7 +60,9 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
   const guard = new ScaleDownGuard();
   let reaper: IdleReaper | undefined;
+  const history = new WakeHistory();
   const coordinator = new WakeCoordinator({
+    history,
     registry,
     swarm: guard.wrap(swarm),
     readiness,
@@ -86,7 +89,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     } else if (!coordinator.isWaking(service)) metrics.setState(service, (entry.replicas ?? 0) > 0 ? 'awake' : 'asleep');
   });
 
-  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log });
+  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log, history, waitingPageDir: config.waitingPageDir });
   const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log, swarm, reaper: idleReaper });
 
   return {

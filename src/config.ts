@@ -1,5 +1,7 @@
 /** Environment → validated, frozen Config. Every error names the variable that caused it. */
 import bytes from 'bytes';
+import { statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { parseDuration } from './duration.js';
 import { STRATEGIES, type Strategy } from './labels.js';
 
@@ -41,6 +43,10 @@ export interface Config {
   monitorStatus: number;
   /** Path prefix the waiting page uses on an app's own Host (e.g. <prefix>/wait). */
   internalPrefix: string;
+  /** Folder of waiting-page templates (label swarm-activator.waiting-page.template names a file in it). */
+  waitingPageDir: string | undefined;
+  /** Live dashboard streams (GET /api/events) open at once; more get 503. */
+  dashboardMaxClients: number;
 }
 
 export class ConfigError extends Error {
@@ -141,6 +147,18 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       if (!/^\/[A-Za-z0-9._~/-]+$/.test(v) || v.endsWith('/')) throw new Error('must be a path such as /__activator');
       return v;
     }),
+    waitingPageDir: read('ACTIVATOR_WAITING_PAGE_DIR', undefined, (v) => {
+      if (!isAbsolute(v)) throw new Error('must be an absolute path');
+      let dir = false;
+      try {
+        dir = statSync(v).isDirectory();
+      } catch {
+        throw new Error('no such folder');
+      }
+      if (!dir) throw new Error('not a folder');
+      return v;
+    }),
+    dashboardMaxClients: read('ACTIVATOR_DASHBOARD_MAX_CLIENTS', 32, int(1, 10_000)),
   };
   return Object.freeze(config);
 }

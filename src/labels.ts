@@ -22,6 +22,8 @@ export const LABELS = {
   probePath: `${LABEL_PREFIX}.probe.path`,
   probeStatus: `${LABEL_PREFIX}.probe.status`,
   traefikService: `${LABEL_PREFIX}.traefik-service`,
+  /** File name of the waiting page's template in ACTIVATOR_WAITING_PAGE_DIR. */
+  waitingPageTemplate: `${LABEL_PREFIX}.waiting-page.template`,
   /** Written by the activator with each scale: when and why the app last woke or slept. */
   stateSince: `${LABEL_PREFIX}.state.since`,
   stateReason: `${LABEL_PREFIX}.state.reason`,
@@ -77,7 +79,12 @@ export interface AppPolicy {
   traefikServices: string[];
   /** False for group members that serve no HTTP (a worker): woken with the group, never routed to. */
   http: boolean;
+  /** Waiting-page template file name (TEMPLATE_FILE_NAME), looked up in ACTIVATOR_WAITING_PAGE_DIR. */
+  waitingPageTemplate?: string | undefined;
 }
+
+/** A waiting-page template as a label may name it: a plain .html file name, never a path. */
+export const TEMPLATE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.html$/;
 
 export interface LabelError {
   label: string;
@@ -219,6 +226,11 @@ export function parsePolicy(
         ? [...new Set(traefikServiceNames)]
         : [normaliseName(service.name)],
     http,
+    waitingPageTemplate: field(LABELS.waitingPageTemplate, undefined, (v) => {
+      const name = v.trim();
+      if (name.length > 100 || !TEMPLATE_FILE_NAME.test(name)) throw new Error(`"${v}" must be a file name ending in .html (letters, digits, . _ -; no path)`);
+      return name;
+    }),
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, policy };
 }
