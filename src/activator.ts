@@ -90,7 +90,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   });
 
   const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log, history, waitingPageDir: config.waitingPageDir });
-  const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log, swarm, reaper: idleReaper });
+  const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log, swarm, reaper: idleReaper, history, dashboardMaxClients: config.dashboardMaxClients });
 
   return {
     proxyApp,

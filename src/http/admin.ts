@@ -11,7 +11,10 @@ import type { TrafficTracker } from '../idle/traffic.js';
 import { LABELS } from '../labels.js';
 import type { Metrics } from '../metrics.js';
 import type { SwarmClient } from '../swarm/swarm.js';
-import type { WakeCoordinator, WakeFailure } from '../wake/coordinator.js';
+import type { WakeCoordinator } from '../wake/coordinator.js';
+import type { WakeHistory } from '../wake/wake-history.js';
+import { appView } from './app-view.js';
+import { registerDashboard } from './dashboard.js';
 import { sendProblem, toProblem } from './error-page.js';
 
 export interface AdminDeps {
@@ -24,6 +27,10 @@ export interface AdminDeps {
   swarm?: Pick<SwarmClient, 'updateServiceLabels'>;
   /** For POST /api/apps/:service/sleep. */
   reaper?: Pick<IdleReaper, 'scaleDown' | 'touch' | 'activity'>;
+  /** Recent wakes per app (the dashboard, /api/apps). */
+  history?: WakeHistory;
+  /** Live dashboard streams open at once (ACTIVATOR_DASHBOARD_MAX_CLIENTS). */
+  dashboardMaxClients?: number;
 }
 
 export const MIN_IDLE_TIMEOUT_MS = 1000;
@@ -38,12 +45,6 @@ const SLEEP_STATUS: Record<ScaleDownOutcome, number> = {
   conflict: 409,
   error: 500,
 };
-
-/** A failed wake as ops see it: what failed, when, and when the next request may wake the app. */
-function wakeFailureView(f: WakeFailure | undefined, templateKey: string): { code: string; message: string; at: string; retryAt: string; failuresInARow: number } | null {
-  if (!f || Date.now() >= f.retryAt || f.templateKey !== templateKey) return null;
-  return { code: f.error.code, message: f.error.message, at: new Date(f.at).toISOString(), retryAt: new Date(f.retryAt).toISOString(), failuresInARow: f.streak };
-}
 
 function fail(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
   return reply.code(status).header('cache-control', 'no-store').send({ error, status, message });
@@ -62,23 +63,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  app.get('/api/apps', async () =>
-    registry.all().map((e) => ({
-      service: e.policy.service,
-      hosts: e.policy.hosts,
-      group: e.policy.group,
-      replicas: e.replicas,
-      targetReplicas: e.policy.replicas,
-      state: coordinator.isWaking(e.policy.service) ? 'waking' : (e.replicas ?? 0) > 0 ? 'awake' : 'asleep',
-      idleTimeoutMs: e.policy.idleTimeoutMs,
-      strategy: e.policy.strategy,
-      open: traffic.open(e.policy.service),
-      // Set while a failed wake holds further wakes back (POST …/wake ignores it).
-      wakeFailure: wakeFailureView(coordinator.failureOf(e.policy.service), e.templateKey),
-      // Every activity source this replica saw (own traffic, Traefik metrics, network bytes).
-      lastActivity: deps.reaper?.activity.localLatest(e.policy.service) ?? traffic.lastActivity(e.policy.service) ?? null,
-    })),
-  );
+  app.get('/api/apps', async () => registry.all().map((e) => appView(e, deps)));
 
   app.put<{ Params: { service: string }; Body: unknown }>('/api/apps/:service/idle-timeout', async (request, reply) => {
     const { service } = request.params;
@@ -126,5 +111,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
     deps.reaper?.touch(service); // a full idle timeout from now
     return { service, state: 'awake', ms: Math.round(performance.now() - started) };
   });
+
+  registerDashboard(app, deps);
   return app;
 }

@@ -69,7 +69,7 @@ export class IdleReaper {
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (const source of this.options.sources) source.start((app, at) => this.activity.record(app, at));
+    for (const source of this.options.sources) source.start((app, at) => this.activity.record(app, at, source.name));
     const loop = () => {
       if (!this.running) return;
       this.check()
@@ -92,7 +92,7 @@ export class IdleReaper {
   /** From the WakeCoordinator's onWoken: min-awake starts now, and the wake counts as activity. */
   noteWoken(service: string, scaled: boolean): void {
     const at = this.now();
-    this.activity.record(service, at);
+    this.activity.record(service, at, 'wake');
     if (!scaled) return;
     this.wokenAt.set(service, at);
     this.options.store.setRecord(service, { wokenAt: at }).catch((err: unknown) => this.logStoreError(err, service));
@@ -100,7 +100,7 @@ export class IdleReaper {
 
   /** Activity recorded by hand (ops API wake): the app gets a full idle timeout from now. */
   touch(service: string): void {
-    this.activity.record(service, this.now());
+    this.activity.record(service, this.now(), 'ops API');
   }
 
   /** One pass over every registered app (the timer calls it; tests call it directly). */
@@ -150,7 +150,7 @@ export class IdleReaper {
     const open = this.openCount(members);
     if (open > 0 && (entry.replicas ?? 0) > policy.idleReplicas) {
       // An open connection is activity for as long as it lasts; other replicas see it through the store.
-      this.activity.record(app, now);
+      this.activity.record(app, now, 'open connection');
     }
     const awake = (entry.replicas ?? 0) > policy.idleReplicas;
     let lastActivity: number | undefined;

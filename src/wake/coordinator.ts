@@ -280,7 +280,7 @@ export class WakeCoordinator {
       if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') await this.scaleBack(group, log, `wake failed: ${err.code}`);
       metrics.setState(policy.service, 'asleep');
       this.noteFailure(entry, err);
-      history?.finished(policy.service, { ms: Math.round(performance.now() - started), outcome: 'failed', code: err.code, cold: true });
+      history?.finished(policy.service, { ms: Math.round(performance.now() - started), outcome: 'failed', code: err.code, message: err.message.slice(0, 300), cold: true });
       throw err;
     }
   }

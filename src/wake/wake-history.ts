@@ -14,8 +14,9 @@ export interface WakeRecord {
   /** How long it took (ready or failed). */
   ms: number;
   outcome: 'ready' | 'failed';
-  /** Error code of a failed wake (SA_WAKE_TIMEOUT, SA_APP_FAILED, …). */
+  /** Error code and message of a failed wake (SA_WAKE_TIMEOUT, SA_APP_FAILED, …). */
   code?: string;
+  message?: string;
   /** What woke it: "request for shop.pr-42.example.com", "ops API", … */
   reason: string;
   /** True when the app was really asleep (scaled up, or not answering yet): a cold start. */
