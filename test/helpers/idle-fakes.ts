@@ -1,4 +1,5 @@
 /** Small hand-written fakes for the idle path's unit tests (registry, swarm, coordinator, clock). */
+import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import type { AppEntry } from '../../src/discovery/app-registry.js';
 import type { AppPolicy } from '../../src/labels.js';
@@ -34,14 +35,17 @@ export function entry(service: string, over: Omit<Partial<AppPolicy>, 'replicas'
   };
 }
 
-export class FakeRegistry {
+/** The registry's map and its 'changed' event (the dashboard's live feed listens to it). */
+export class FakeRegistry extends EventEmitter<{ changed: [service: string, entry: AppEntry | undefined] }> {
   synced = true;
   readonly entries = new Map<string, AppEntry>();
   constructor(entries: AppEntry[] = []) {
+    super();
     for (const e of entries) this.entries.set(e.policy.service, e);
   }
   set(e: AppEntry): void {
     this.entries.set(e.policy.service, e);
+    this.emit('changed', e.policy.service, e);
   }
   all(): AppEntry[] {
     return [...this.entries.values()];

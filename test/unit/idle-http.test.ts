@@ -33,6 +33,8 @@ function coordinatorFake() {
       calls.push(`ensureReady:${e.policy.service}`);
       throw new Error('not in this test');
     },
+    ensureReadyDetail: async (e: { policy: { service: string } }) => fake.ensureReady(e),
+    failureOf: () => undefined,
     wakeNow: async (e: { policy: { service: string } }, _signal: AbortSignal, reason: string) => {
       calls.push(`wakeNow:${e.policy.service}:${reason}`);
     },

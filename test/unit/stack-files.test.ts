@@ -94,4 +94,14 @@ t.test('activator.yml', async (t) => {
   const l = labelMap(act);
   t.equal(l['traefik.http.services.swarm-activator.loadbalancer.server.port'], '8080', 'the service the catch-all routers use');
   t.equal(l['traefik.swarm.network'], DEPLOY_DEFAULTS.network);
+
+  // The dashboard: its own router on the ops host, authenticated by Traefik, to the admin port.
+  t.match(l['traefik.http.routers.activator-admin.rule'], /^Host\(`\$\{ACTIVATOR_DASHBOARD_HOST:-[^}]+\}`\)$/, 'on the ops host only');
+  t.equal(l['traefik.http.routers.activator-admin.service'], 'swarm-activator-admin');
+  t.equal(l['traefik.http.services.swarm-activator-admin.loadbalancer.server.port'], '8081', 'the admin port');
+  t.equal(l['traefik.http.routers.activator-admin.tls'], 'true');
+  const middlewares = (l['traefik.http.routers.activator-admin.middlewares'] ?? '').split(',');
+  t.ok(middlewares.includes('activator-admin-auth'), 'behind basic auth');
+  t.match(l['traefik.http.middlewares.activator-admin-auth.basicauth.users'], /^\$\{ACTIVATOR_DASHBOARD_USERS:\?/, 'users required at deploy time');
+  t.ok(middlewares.includes('activator-admin-allow') && l['traefik.http.middlewares.activator-admin-allow.ipallowlist.sourcerange'], 'and a source allow-list');
 });
