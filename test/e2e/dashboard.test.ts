@@ -38,15 +38,16 @@ const row = (page: Page, service: string) => page.locator(`tr.app[data-service="
 
 /** Records every state a row shows, as the page changes it (a MutationObserver in the page). */
 async function watchStates(page: Page, service: string): Promise<() => Promise<string[]>> {
-  await page.evaluate((s) => {
-    const el = document.querySelector(`tr.app[data-service="${s}"]`) as HTMLElement;
-    const seen: string[] = [el.dataset.state ?? ''];
-    (window as unknown as Record<string, string[]>)[`states:${s}`] = seen;
-    new MutationObserver(() => {
-      if (seen.at(-1) !== el.dataset.state) seen.push(el.dataset.state ?? '');
-    }).observe(el, { attributes: true, attributeFilter: ['data-state'] });
-  }, service);
-  return () => page.evaluate((s) => (window as unknown as Record<string, string[]>)[`states:${s}`] ?? [], service);
+  const key = JSON.stringify(`states:${service}`);
+  // In-page code as a string: this file is compiled without the DOM's types.
+  await page.evaluate(`(() => {
+    const el = document.querySelector('tr.app[data-service=' + ${JSON.stringify(JSON.stringify(service))} + ']');
+    const seen = [el.dataset.state];
+    window[${key}] = seen;
+    new MutationObserver(() => { if (seen[seen.length - 1] !== el.dataset.state) seen.push(el.dataset.state); })
+      .observe(el, { attributes: true, attributeFilter: ['data-state'] });
+  })()`);
+  return () => page.evaluate<string[]>(`window[${key}] || []`);
 }
 
 t.test('a wrong token is refused: no session, no data', async (t) => {
@@ -61,7 +62,7 @@ t.test('a wrong token is refused: no session, no data', async (t) => {
   t.equal(await page.textContent('#login-error'), 'That token was refused.');
   t.equal(await page.locator('tr.app').count(), 0, 'no apps shown');
   t.same((await context.cookies()).filter((c) => c.name === 'sa_session'), [], 'no session cookie');
-  const events = await page.evaluate(async () => (await fetch('/api/events')).status);
+  const events = await page.evaluate<number>(`fetch('/api/events').then((r) => r.status)`);
   t.equal(events, 401, 'the live feed refuses the browser without a session');
 });
 
@@ -108,12 +109,12 @@ t.test('log in, see the apps by environment, wake one live, change a timeout, pu
   // Idle timeout, edited in place: the label changes and the page shows the new value from the feed.
   await row(page, web.name).locator('.idle-input').fill('7m');
   await row(page, web.name).locator('.idle-form button').click();
-  await page.waitForFunction((s) => document.querySelector(`tr.app[data-service="${s}"] .idle-msg`)?.textContent === 'set to 7m', web.name);
+  await row(page, web.name).locator('.idle-msg', { hasText: 'set to 7m' }).waitFor();
   await waitFor('the idle-timeout label', async () => (await serviceState(web.name)).labels[LABELS.idleTimeout] === '7m', 5000, 50);
   t.pass('idle timeout label is 7m');
   await row(page, web.name).locator('.idle-input').fill('oops');
   await row(page, web.name).locator('.idle-form button').click();
-  await page.waitForFunction((s) => document.querySelector(`tr.app[data-service="${s}"] .idle-msg`)?.getAttribute('data-ok') === '0', web.name);
+  await row(page, web.name).locator('.idle-msg[data-ok="0"]').waitFor();
   t.match(await row(page, web.name).locator('.idle-msg').textContent(), /^idleTimeout: /, 'a bad duration is refused with the reason');
 
   // A change made elsewhere (the API, another operator) arrives without any action in the page.

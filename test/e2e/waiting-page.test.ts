@@ -68,7 +68,7 @@ t.test('a browser opens a sleeping app: the waiting page, then the app itself, w
   await page.screenshot({ path: screenshotPath('waiting-page.png') });
 
   // The page reloads itself once the app answers: the app's own echo of this URL.
-  await page.waitForFunction(() => document.body.innerText.includes('"method"'), undefined, { timeout: 30_000 });
+  await page.locator('body', { hasText: '"method"' }).waitFor({ timeout: 30_000 });
   const landedMs = Date.now() - opened;
   const echo = JSON.parse(await page.locator('body').innerText()) as { path: string; query: Record<string, string>; headers: Record<string, string> };
   t.equal(echo.path, '/guide', `landed on the app itself after ${landedMs} ms`);
