@@ -182,7 +182,7 @@ function render(app) {
 
   $('.keep-window', row).textContent = keepAwakeText(app);
   $('.saved', row).textContent = savedText(app);
-  $('.wake', row).disabled = d.state === 'waking';
+  $('.wake', row).disabled = d.state === 'waking' || d.state === 'awake';
   $('.sleep', row).disabled = d.state !== 'awake';
   placeRow(entry, app);
   refreshTimes(row);
