@@ -55,7 +55,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   });
   const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs);
   const traffic = new OwnTraffic(metrics);
-  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore();
+  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore(Date.now, config.adminMaxSessions);
   // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
   const guard = new ScaleDownGuard();
   let reaper: IdleReaper | undefined;
@@ -87,7 +87,16 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   });
 
   const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log });
-  const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log, swarm, reaper: idleReaper });
+  const adminApp = await buildAdminApp({
+    registry,
+    coordinator,
+    traffic,
+    metrics,
+    log,
+    swarm,
+    reaper: idleReaper,
+    auth: { tokens: config.adminTokens, store, sessionTtlMs: config.adminSessionTtlMs },
+  });
 
   return {
     proxyApp,

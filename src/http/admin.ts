@@ -1,6 +1,8 @@
 /**
- * The admin app (its own port, never routed by Traefik): health, readiness, metrics, app list,
- * and the ops API (idle timeout at runtime, sleep and wake now).
+ * The admin app (its own port; ops reach it directly or through an authenticated router of their
+ * own): health, readiness, metrics, app list, and the ops API (idle timeout at runtime, sleep and
+ * wake now). Every route but /healthz, /readyz (and /metrics without a metrics token) needs a
+ * token or a session: src/http/admin-auth.ts.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -12,6 +14,7 @@ import { LABELS } from '../labels.js';
 import type { Metrics } from '../metrics.js';
 import type { SwarmClient } from '../swarm/swarm.js';
 import type { WakeCoordinator, WakeFailure } from '../wake/coordinator.js';
+import { installAdminAuth, type AdminAuthOptions } from './admin-auth.js';
 import { sendProblem, toProblem } from './error-page.js';
 
 export interface AdminDeps {
@@ -20,6 +23,8 @@ export interface AdminDeps {
   traffic: TrafficTracker;
   metrics: Metrics;
   log: Logger;
+  /** Tokens and sessions: every route is covered (admin-auth.ts). */
+  auth: AdminAuthOptions;
   /** For PUT /api/apps/:service/idle-timeout (writes the label; tasks keep running). */
   swarm?: Pick<SwarmClient, 'updateServiceLabels'>;
   /** For POST /api/apps/:service/sleep. */
@@ -52,6 +57,8 @@ function fail(reply: FastifyReply, status: number, error: string, message: strin
 export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
   const { registry, coordinator, traffic, metrics } = deps;
   const app = Fastify({ loggerInstance: deps.log.child({ module: 'admin' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  // First, so that the hook covers every route registered after it.
+  await installAdminAuth(app, deps.auth);
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {

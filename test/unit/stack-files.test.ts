@@ -94,4 +94,8 @@ t.test('activator.yml', async (t) => {
   const l = labelMap(act);
   t.equal(l['traefik.http.services.swarm-activator.loadbalancer.server.port'], '8080', 'the service the catch-all routers use');
   t.equal(l['traefik.swarm.network'], DEPLOY_DEFAULTS.network);
+  const raw = stack as unknown as { services: { activator: { secrets?: string[] } }; secrets?: Record<string, { external?: boolean }> };
+  t.equal(act.environment?.ACTIVATOR_ADMIN_TOKEN_FILE, '/run/secrets/activator-admin-token', 'the operator token from a file');
+  t.ok(raw.services.activator.secrets?.includes('activator-admin-token'), 'mounted as a Swarm secret');
+  t.equal(raw.secrets?.['activator-admin-token']?.external, true, 'made by ops before the deploy, never in the file');
 });
