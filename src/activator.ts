@@ -9,6 +9,7 @@ import { AppRegistry } from './discovery/app-registry.js';
 import { buildAdminApp } from './http/admin.js';
 import { buildProxyApp } from './http/app.js';
 import type { ActivitySource } from './idle/activity-source.js';
+import { KeepAwakeScheduler } from './idle/keep-awake-scheduler.js';
 import { IdleReaper } from './idle/reaper.js';
 import { ScaleDownGuard } from './idle/scale-down-guard.js';
 import { NetworkBytesSource } from './idle/sources/network-bytes.js';
@@ -48,6 +49,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
       idleTimeoutMs: config.idleTimeoutMs,
       minAwakeMs: config.minAwakeMs,
       network: config.defaultNetwork,
+      timezone: config.timezone,
     },
     selector: config.selector,
     resyncIntervalMs: config.resyncIntervalMs,
@@ -79,6 +81,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   }
   const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }) });
   reaper = idleReaper;
+  const keepAwake = new KeepAwakeScheduler({ registry, coordinator, log: log.child({ module: 'keep-awake' }), onWoken: (service) => idleReaper.touch(service) });
   registry.on('changed', (service, entry) => {
     if (!entry) {
       metrics.forget(service);
@@ -108,6 +111,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     async listen() {
       await registry.start();
       idleReaper.start();
+      keepAwake.start();
       await adminApp.listen({ host: config.host, port: config.adminPort });
       await proxyApp.listen({ host: config.host, port: config.port });
       log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: config.dockerHost, store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
@@ -115,6 +119,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     async close() {
       await proxyApp.close();
       await adminApp.close();
+      await keepAwake.stop();
       await idleReaper.stop();
       await registry.stop();
       await store.close();

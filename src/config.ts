@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import bytes from 'bytes';
 import { parseDuration } from './duration.js';
+import { parseTimezone } from './idle/keep-awake.js';
 import { STRATEGIES, type Strategy } from './labels.js';
 
 /** A token read from a file: its value never shows in a log line, JSON or inspect output. */
@@ -79,6 +80,8 @@ export interface Config {
   monitorStatus: number;
   /** Path prefix the waiting page uses on an app's own Host (e.g. <prefix>/wait). */
   internalPrefix: string;
+  /** IANA time zone of keep-awake windows whose service has no timezone label. */
+  timezone: string;
   adminTokens: AdminTokens;
   /** How long an admin console login lasts. */
   adminSessionTtlMs: number;
@@ -197,6 +200,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       if (!/^\/[A-Za-z0-9._~/-]+$/.test(v) || v.endsWith('/')) throw new Error('must be a path such as /__activator');
       return v;
     }),
+    timezone: read('ACTIVATOR_TIMEZONE', 'UTC', parseTimezone),
     adminTokens: {
       operate: tokenFile('ACTIVATOR_ADMIN_TOKEN_FILE'),
       read: tokenFile('ACTIVATOR_ADMIN_READ_TOKEN_FILE'),

@@ -3,6 +3,7 @@
  * AppPolicy. The single source of truth for the label schema (README "Labels" mirrors it).
  */
 import { parseDuration } from './duration.js';
+import { parseTimezone, parseWindows, type KeepAwakeSchedule } from './idle/keep-awake.js';
 import { hostsFromRule, isValidHostname, normaliseName } from './traefik-rule.js';
 
 export const LABEL_PREFIX = 'swarm-activator';
@@ -22,6 +23,12 @@ export const LABELS = {
   probePath: `${LABEL_PREFIX}.probe.path`,
   probeStatus: `${LABEL_PREFIX}.probe.status`,
   traefikService: `${LABEL_PREFIX}.traefik-service`,
+  /** Windows in which the app is never put to sleep, e.g. "Mon-Fri 08:00-18:00" (src/idle/keep-awake.ts). */
+  keepAwake: `${LABEL_PREFIX}.keep-awake`,
+  /** How long before a keep-awake window the app is woken (default 2m). */
+  keepAwakeLead: `${LABEL_PREFIX}.keep-awake.lead`,
+  /** IANA time zone of the keep-awake windows (default ACTIVATOR_TIMEZONE, else UTC). */
+  timezone: `${LABEL_PREFIX}.timezone`,
   /** Written by the activator with each scale: when and why the app last woke or slept. */
   stateSince: `${LABEL_PREFIX}.state.since`,
   stateReason: `${LABEL_PREFIX}.state.reason`,
@@ -50,7 +57,12 @@ export interface PolicyDefaults {
   idleTimeoutMs: number;
   minAwakeMs: number;
   network: string | undefined;
+  /** Time zone of keep-awake windows without a timezone label (ACTIVATOR_TIMEZONE); UTC if unset. */
+  timezone?: string;
 }
+
+export const DEFAULT_KEEP_AWAKE_LEAD_MS = 2 * 60_000;
+export const MAX_KEEP_AWAKE_LEAD_MS = 86_400_000;
 
 export interface StatusRange {
   from: number;
@@ -77,6 +89,8 @@ export interface AppPolicy {
   traefikServices: string[];
   /** False for group members that serve no HTTP (a worker): woken with the group, never routed to. */
   http: boolean;
+  /** When the app must stay awake (keep-awake label); undefined when it has none. */
+  keepAwake?: KeepAwakeSchedule | undefined;
 }
 
 export interface LabelError {
@@ -199,6 +213,7 @@ export function parsePolicy(
     return v;
   });
   const traefikServiceLabel = labels[LABELS.traefikService];
+  const keepAwake = parseKeepAwake(labels, defaults.timezone ?? 'UTC', errors);
   const policy: AppPolicy = {
     service: service.name,
     serviceId: service.id,
@@ -219,8 +234,40 @@ export function parsePolicy(
         ? [...new Set(traefikServiceNames)]
         : [normaliseName(service.name)],
     http,
+    keepAwake,
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, policy };
+}
+
+/** The keep-awake labels → a schedule; problems go to `errors`, each naming its label. */
+export function parseKeepAwake(labels: Record<string, string>, defaultTimezone: string, errors: LabelError[] = []): KeepAwakeSchedule | undefined {
+  const spec = labels[LABELS.keepAwake]?.trim();
+  const zoneLabel = labels[LABELS.timezone];
+  let timezone = defaultTimezone;
+  if (zoneLabel !== undefined) {
+    try {
+      timezone = parseTimezone(zoneLabel);
+    } catch (err) {
+      errors.push({ label: LABELS.timezone, message: (err as Error).message });
+    }
+  }
+  let leadMs = DEFAULT_KEEP_AWAKE_LEAD_MS;
+  const leadLabel = labels[LABELS.keepAwakeLead];
+  if (leadLabel !== undefined) {
+    try {
+      leadMs = parseDuration(leadLabel);
+      if (leadMs > MAX_KEEP_AWAKE_LEAD_MS) throw new Error(`"${leadLabel}" is longer than 1d`);
+    } catch (err) {
+      errors.push({ label: LABELS.keepAwakeLead, message: (err as Error).message });
+    }
+  }
+  if (spec === undefined || spec === '' || spec.toLowerCase() === 'off') return undefined;
+  try {
+    return { spec, windows: parseWindows(spec), timezone, leadMs };
+  } catch (err) {
+    errors.push({ label: LABELS.keepAwake, message: (err as Error).message });
+    return undefined;
+  }
 }
 
 function positiveDuration(v: string): number {
