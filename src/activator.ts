@@ -9,6 +9,7 @@ import { AppRegistry } from './discovery/app-registry.js';
 import { buildAdminApp } from './http/admin.js';
 import { buildProxyApp } from './http/app.js';
 import type { ActivitySource } from './idle/activity-source.js';
+import { KeepAwakeScheduler } from './idle/keep-awake-scheduler.js';
 import { IdleReaper } from './idle/reaper.js';
 import { ScaleDownGuard } from './idle/scale-down-guard.js';
 import { NetworkBytesSource } from './idle/sources/network-bytes.js';
@@ -49,6 +50,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
       idleTimeoutMs: config.idleTimeoutMs,
       minAwakeMs: config.minAwakeMs,
       network: config.defaultNetwork,
+      timezone: config.timezone,
     },
     selector: config.selector,
     resyncIntervalMs: config.resyncIntervalMs,
@@ -56,7 +58,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   });
   const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs);
   const traffic = new OwnTraffic(metrics);
-  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore();
+  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore(Date.now, config.adminMaxSessions);
   // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
   const guard = new ScaleDownGuard();
   let reaper: IdleReaper | undefined;
@@ -82,6 +84,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   }
   const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }) });
   reaper = idleReaper;
+  const keepAwake = new KeepAwakeScheduler({ registry, coordinator, log: log.child({ module: 'keep-awake' }), onWoken: (service) => idleReaper.touch(service) });
   registry.on('changed', (service, entry) => {
     if (!entry) {
       metrics.forget(service);
@@ -90,7 +93,18 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   });
 
   const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log, history, waitingPageDir: config.waitingPageDir });
-  const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log, swarm, reaper: idleReaper, history, dashboardMaxClients: config.dashboardMaxClients });
+  const adminApp = await buildAdminApp({
+    registry,
+    coordinator,
+    traffic,
+    metrics,
+    log,
+    swarm,
+    reaper: idleReaper,
+    history,
+    dashboardMaxClients: config.dashboardMaxClients,
+    auth: { tokens: config.adminTokens, store, sessionTtlMs: config.adminSessionTtlMs },
+  });
 
   return {
     proxyApp,
@@ -102,6 +116,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     async listen() {
       await registry.start();
       idleReaper.start();
+      keepAwake.start();
       await adminApp.listen({ host: config.host, port: config.adminPort });
       await proxyApp.listen({ host: config.host, port: config.port });
       log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: config.dockerHost, store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
@@ -109,6 +124,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     async close() {
       await proxyApp.close();
       await adminApp.close();
+      await keepAwake.stop();
       await idleReaper.stop();
       await registry.stop();
       await store.close();

@@ -3,6 +3,7 @@
  * AppPolicy. The single source of truth for the label schema (README "Labels" mirrors it).
  */
 import { parseDuration } from './duration.js';
+import { parseTimezone, parseWindows, type KeepAwakeSchedule } from './idle/keep-awake.js';
 import { hostsFromRule, isValidHostname, normaliseName } from './traefik-rule.js';
 
 export const LABEL_PREFIX = 'swarm-activator';
@@ -24,6 +25,12 @@ export const LABELS = {
   traefikService: `${LABEL_PREFIX}.traefik-service`,
   /** File name of the waiting page's template in ACTIVATOR_WAITING_PAGE_DIR. */
   waitingPageTemplate: `${LABEL_PREFIX}.waiting-page.template`,
+  /** Windows in which the app is never put to sleep, e.g. "Mon-Fri 08:00-18:00" (src/idle/keep-awake.ts). */
+  keepAwake: `${LABEL_PREFIX}.keep-awake`,
+  /** How long before a keep-awake window the app is woken (default 2m). */
+  keepAwakeLead: `${LABEL_PREFIX}.keep-awake.lead`,
+  /** IANA time zone of the keep-awake windows (default ACTIVATOR_TIMEZONE, else UTC). */
+  timezone: `${LABEL_PREFIX}.timezone`,
   /** Written by the activator with each scale: when and why the app last woke or slept. */
   stateSince: `${LABEL_PREFIX}.state.since`,
   stateReason: `${LABEL_PREFIX}.state.reason`,
@@ -52,7 +59,12 @@ export interface PolicyDefaults {
   idleTimeoutMs: number;
   minAwakeMs: number;
   network: string | undefined;
+  /** Time zone of keep-awake windows without a timezone label (ACTIVATOR_TIMEZONE); UTC if unset. */
+  timezone?: string;
 }
+
+export const DEFAULT_KEEP_AWAKE_LEAD_MS = 2 * 60_000;
+export const MAX_KEEP_AWAKE_LEAD_MS = 86_400_000;
 
 export interface StatusRange {
   from: number;
@@ -81,6 +93,8 @@ export interface AppPolicy {
   http: boolean;
   /** Waiting-page template file name (TEMPLATE_FILE_NAME), looked up in ACTIVATOR_WAITING_PAGE_DIR. */
   waitingPageTemplate?: string | undefined;
+  /** When the app must stay awake (keep-awake label); undefined when it has none. */
+  keepAwake?: KeepAwakeSchedule | undefined;
 }
 
 /** A waiting-page template as a label may name it: a plain .html file name, never a path. */
@@ -206,6 +220,7 @@ export function parsePolicy(
     return v;
   });
   const traefikServiceLabel = labels[LABELS.traefikService];
+  const keepAwake = parseKeepAwake(labels, defaults.timezone ?? 'UTC', errors);
   const policy: AppPolicy = {
     service: service.name,
     serviceId: service.id,
@@ -231,8 +246,40 @@ export function parsePolicy(
       if (name.length > 100 || !TEMPLATE_FILE_NAME.test(name)) throw new Error(`"${v}" must be a file name ending in .html (letters, digits, . _ -; no path)`);
       return name;
     }),
+    keepAwake,
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, policy };
+}
+
+/** The keep-awake labels → a schedule; problems go to `errors`, each naming its label. */
+export function parseKeepAwake(labels: Record<string, string>, defaultTimezone: string, errors: LabelError[] = []): KeepAwakeSchedule | undefined {
+  const spec = labels[LABELS.keepAwake]?.trim();
+  const zoneLabel = labels[LABELS.timezone];
+  let timezone = defaultTimezone;
+  if (zoneLabel !== undefined) {
+    try {
+      timezone = parseTimezone(zoneLabel);
+    } catch (err) {
+      errors.push({ label: LABELS.timezone, message: (err as Error).message });
+    }
+  }
+  let leadMs = DEFAULT_KEEP_AWAKE_LEAD_MS;
+  const leadLabel = labels[LABELS.keepAwakeLead];
+  if (leadLabel !== undefined) {
+    try {
+      leadMs = parseDuration(leadLabel);
+      if (leadMs > MAX_KEEP_AWAKE_LEAD_MS) throw new Error(`"${leadLabel}" is longer than 1d`);
+    } catch (err) {
+      errors.push({ label: LABELS.keepAwakeLead, message: (err as Error).message });
+    }
+  }
+  if (spec === undefined || spec === '' || spec.toLowerCase() === 'off') return undefined;
+  try {
+    return { spec, windows: parseWindows(spec), timezone, leadMs };
+  } catch (err) {
+    errors.push({ label: LABELS.keepAwake, message: (err as Error).message });
+    return undefined;
+  }
 }
 
 function positiveDuration(v: string): number {

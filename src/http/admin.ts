@@ -1,6 +1,8 @@
 /**
- * The admin app (its own port, never routed by Traefik): health, readiness, metrics, app list,
- * and the ops API (idle timeout at runtime, sleep and wake now).
+ * The admin app (its own port; ops reach it directly or through an authenticated router of their
+ * own): health, readiness, metrics, app list, and the ops API (idle timeout at runtime, sleep and
+ * wake now). Every route but /healthz, /readyz (and /metrics without a metrics token) needs a
+ * token or a session: src/http/admin-auth.ts.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -15,6 +17,7 @@ import type { WakeCoordinator } from '../wake/coordinator.js';
 import type { WakeHistory } from '../wake/wake-history.js';
 import { appView } from './app-view.js';
 import { registerDashboard } from './dashboard.js';
+import { installAdminAuth, type AdminAuthOptions } from './admin-auth.js';
 import { sendProblem, toProblem } from './error-page.js';
 
 export interface AdminDeps {
@@ -23,6 +26,8 @@ export interface AdminDeps {
   traffic: TrafficTracker;
   metrics: Metrics;
   log: Logger;
+  /** Tokens and sessions: every route is covered (admin-auth.ts). */
+  auth: AdminAuthOptions;
   /** For PUT /api/apps/:service/idle-timeout (writes the label; tasks keep running). */
   swarm?: Pick<SwarmClient, 'updateServiceLabels'>;
   /** For POST /api/apps/:service/sleep. */
@@ -53,6 +58,8 @@ function fail(reply: FastifyReply, status: number, error: string, message: strin
 export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
   const { registry, coordinator, traffic, metrics } = deps;
   const app = Fastify({ loggerInstance: deps.log.child({ module: 'admin' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  // First, so that the hook covers every route registered after it.
+  await installAdminAuth(app, deps.auth);
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {

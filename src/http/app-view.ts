@@ -4,6 +4,7 @@
  */
 import type { AppEntry } from '../discovery/app-registry.js';
 import type { IdleReaper } from '../idle/reaper.js';
+import { keepAwakeState } from '../idle/keep-awake.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import { LABELS } from '../labels.js';
 import type { WakeCoordinator, WakeFailure } from '../wake/coordinator.js';
@@ -79,6 +80,24 @@ export function appView(e: AppEntry, deps: AppViewDeps) {
     /** This replica's last wakes, newest first. */
     wakes: wakes.map((w) => ({ at: new Date(w.at).toISOString(), ms: w.ms, outcome: w.outcome, code: w.code ?? null, reason: w.reason })),
     usualWakeMs: history?.usualMs(service) ?? null,
+    keepAwake: keepAwakeView(e),
+  };
+}
+
+/** The keep-awake label's schedule and where now stands in it. */
+function keepAwakeView(e: AppEntry) {
+  const schedule = e.policy.keepAwake;
+  if (!schedule) return null;
+  const state = keepAwakeState(schedule, Date.now());
+  const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+  return {
+    window: schedule.spec,
+    timezone: schedule.timezone,
+    leadMs: schedule.leadMs,
+    /** Inside a window (or its lead time) now: never put to sleep. */
+    holding: state.holding,
+    until: iso(state.current?.end),
+    nextStart: iso(state.next?.start),
   };
 }
 

@@ -28,13 +28,6 @@ const SECURITY_HEADERS = {
 
 export const DEFAULT_DASHBOARD_MAX_CLIENTS = 32;
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Served without credentials (the page and its code carry no data). */
-    public?: boolean;
-  }
-}
-
 export function registerDashboard(app: FastifyInstance, deps: AdminDeps): void {
   // Read once at start-up: a missing file is a broken build, and it says so at once.
   const assets = ASSETS.map((a) => ({ ...a, body: readFileSync(new URL(a.file, ASSETS_DIR)) }));

@@ -23,6 +23,7 @@ import { stateLabels, type WakeCoordinator } from '../wake/coordinator.js';
 import { ActivityLog } from './activity-log.js';
 import type { ActivitySource } from './activity-source.js';
 import { decideIdle, type IdleDecision } from './decide.js';
+import { keepAwakeState } from './keep-awake.js';
 import { ScaleDownGuard } from './scale-down-guard.js';
 
 export const DEFAULT_LOCK_TTL_MS = 30_000;
@@ -130,7 +131,7 @@ export class IdleReaper {
 
     let decision: IdleDecision;
     try {
-      decision = await this.decide(entry, policy.idleTimeoutMs, policy.minAwakeMs, now);
+      decision = await this.decide(entry, policy.idleTimeoutMs, policy.minAwakeMs, now, true);
     } catch (err) {
       // Without the store we cannot see other replicas' activity: never scale down blind.
       this.logStoreError(err, app);
@@ -143,7 +144,7 @@ export class IdleReaper {
   }
 
   /** The facts of one app (and its group: a worker stays up while its web member is busy). */
-  private async decide(entry: AppEntry, idleTimeoutMs: number, minAwakeMs: number, now: number): Promise<IdleDecision> {
+  private async decide(entry: AppEntry, idleTimeoutMs: number, minAwakeMs: number, now: number, keepAwakeRules: boolean): Promise<IdleDecision> {
     const { policy } = entry;
     const app = policy.service;
     const members = this.groupOf(entry);
@@ -172,6 +173,15 @@ export class IdleReaper {
       wokenAt,
       idleTimeoutMs,
       minAwakeMs,
+      keepAwake: keepAwakeRules && this.keptAwake(members, now),
+    });
+  }
+
+  /** A keep-awake window (or its lead time) of any group member holds the whole group up. */
+  private keptAwake(members: string[], now: number): boolean {
+    return members.some((m) => {
+      const schedule = this.options.registry.byService(m)?.policy.keepAwake;
+      return schedule !== undefined && keepAwakeState(schedule, now).holding;
     });
   }
 
@@ -188,7 +198,7 @@ export class IdleReaper {
 
   /**
    * Scales the app to its idle replicas, race-safely (see the file comment). `force` (ops sleep)
-   * skips the idle-timeout and min-awake rules, never the open-connection and wake checks.
+   * skips the idle-timeout, min-awake and keep-awake rules, never the open-connection and wake checks.
    */
   async scaleDown(entry: AppEntry, opts: { reason: string; force?: boolean }): Promise<ScaleDownOutcome> {
     const { store, swarm, coordinator, log: baseLog, metrics } = this.options;
@@ -218,7 +228,8 @@ export class IdleReaper {
 
       coordinator.invalidate(app);
       const now = this.now();
-      const again = await this.decide(fresh, opts.force ? 0 : idleTimeoutMs, opts.force ? 0 : minAwakeMs, now);
+      // The registry's schedule, not the fresh labels: a keep-awake label just set applies from its event.
+      const again = await this.decide(fresh, opts.force ? 0 : idleTimeoutMs, opts.force ? 0 : minAwakeMs, now, !opts.force);
       if (again.action !== 'scale-down') {
         log.info({ reason: again.action === 'skip' ? again.reason : undefined }, 'scale-down called off: activity at the last moment');
         return 'busy';
@@ -227,6 +238,7 @@ export class IdleReaper {
       const stillIdle = () => {
         if (this.openCount(members) > 0 || members.some((m) => coordinator.isWaking(m))) return false;
         if (opts.force) return true;
+        if (this.keptAwake(members, this.now())) return false;
         const latest = members.reduce<number | undefined>((acc, m) => max(acc, this.activity.localLatest(m)), undefined);
         return latest === undefined || this.now() - latest >= idleTimeoutMs;
       };

@@ -104,4 +104,8 @@ t.test('activator.yml', async (t) => {
   t.ok(middlewares.includes('activator-admin-auth'), 'behind basic auth');
   t.match(l['traefik.http.middlewares.activator-admin-auth.basicauth.users'], /^\$\{ACTIVATOR_DASHBOARD_USERS:\?/, 'users required at deploy time');
   t.ok(middlewares.includes('activator-admin-allow') && l['traefik.http.middlewares.activator-admin-allow.ipallowlist.sourcerange'], 'and a source allow-list');
+  const raw = stack as unknown as { services: { activator: { secrets?: string[] } }; secrets?: Record<string, { external?: boolean }> };
+  t.equal(act.environment?.ACTIVATOR_ADMIN_TOKEN_FILE, '/run/secrets/activator-admin-token', 'the operator token from a file');
+  t.ok(raw.services.activator.secrets?.includes('activator-admin-token'), 'mounted as a Swarm secret');
+  t.equal(raw.secrets?.['activator-admin-token']?.external, true, 'made by ops before the deploy, never in the file');
 });

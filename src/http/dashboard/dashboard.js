@@ -188,15 +188,14 @@ function render(app) {
   refreshTimes(row);
 }
 
-/** 12a's keep-awake fields, when this activator has them. */
+/** The keep-awake window (label swarm-activator.keep-awake) and where now stands in it. */
 function keepAwakeText(app) {
   const k = app.keepAwake;
   if (!k) return '';
-  const parts = [];
-  if (k.window) parts.push(k.window);
-  if (k.until) parts.push(`until ${localTime(k.until)}`);
-  if (k.active) parts.push('(now)');
-  return parts.join(' ');
+  const parts = [`${k.window} (${k.timezone})`];
+  if (k.holding && k.until) parts.push(`awake until ${localTime(k.until)}`);
+  else if (k.nextStart) parts.push(`next ${localTime(k.nextStart)}`);
+  return parts.join(' · ');
 }
 
 /** 12a's savings fields, when this activator has them. */
