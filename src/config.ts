@@ -207,13 +207,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     }),
     waitingPageDir: read('ACTIVATOR_WAITING_PAGE_DIR', undefined, (v) => {
       if (!isAbsolute(v)) throw new Error('must be an absolute path');
-      let dir = false;
-      try {
-        dir = statSync(v).isDirectory();
-      } catch {
-        throw new Error('no such folder');
-      }
-      if (!dir) throw new Error('not a folder');
+      const info = statSync(v, { throwIfNoEntry: false });
+      if (!info) throw new Error('no such folder');
+      if (!info.isDirectory()) throw new Error('not a folder');
       return v;
     }),
     dashboardMaxClients: read('ACTIVATOR_DASHBOARD_MAX_CLIENTS', 32, int(1, 10_000)),

@@ -100,5 +100,3 @@ function keepAwakeView(e: AppEntry) {
     nextStart: iso(state.next?.start),
   };
 }
-
-export type AppView = ReturnType<typeof appView>;

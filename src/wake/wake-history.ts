@@ -82,7 +82,8 @@ export class WakeHistory extends EventEmitter<WakeHistoryEvents> {
       .sort((a, b) => a - b);
     if (ms.length === 0) return undefined;
     const mid = Math.floor(ms.length / 2);
-    return ms.length % 2 === 1 ? (ms[mid] as number) : Math.round(((ms[mid - 1] as number) + (ms[mid] as number)) / 2);
+    const upper = ms[mid] ?? 0;
+    return ms.length % 2 === 1 ? upper : Math.round(((ms[mid - 1] ?? upper) + upper) / 2);
   }
 
   /** A removed app. */

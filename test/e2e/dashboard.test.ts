@@ -21,7 +21,7 @@ t.before(async () => {
   activator = await startActivator({ name: `${run}-activator`, run, env: { ACTIVATOR_WAKE_TIMEOUT: '30s', ACTIVATOR_MIN_AWAKE: '0s' } });
   // "web" belongs to environment pr-7 (as `swarm-activator deploy` labels it); "api" to none.
   web = await createApp({ name: `${run}-web`, run, env: { STARTUP_DELAY_MS: '1500' }, labels: { [LABELS.deployEnv]: 'pr-7', [LABELS.deployApp]: 'shop' } });
-  api = await createApp({ name: `${run}-api`, run });
+  api = await createApp({ name: `${run}-api`, run, labels: { [LABELS.keepAwake]: 'Mon-Fri 08:00-18:00' } });
   await activator.waitForApp(web.name);
   await activator.waitForApp(api.name);
   browser = await launchChromium();
@@ -112,10 +112,6 @@ t.test('log in, see the apps by environment, wake one live, change a timeout, pu
   await row(page, web.name).locator('.idle-msg', { hasText: 'set to 7m' }).waitFor();
   await waitFor('the idle-timeout label', async () => (await serviceState(web.name)).labels[LABELS.idleTimeout] === '7m', 5000, 50);
   t.pass('idle timeout label is 7m');
-  await row(page, web.name).locator('.idle-input').fill('oops');
-  await row(page, web.name).locator('.idle-form button').click();
-  await row(page, web.name).locator('.idle-msg[data-ok="0"]').waitFor();
-  t.match(await row(page, web.name).locator('.idle-msg').textContent(), /^idleTimeout: /, 'a bad duration is refused with the reason');
 
   // A change made elsewhere (the API, another operator) arrives without any action in the page.
   const apiStates = await watchStates(page, api.name);
@@ -124,14 +120,19 @@ t.test('log in, see the apps by environment, wake one live, change a timeout, pu
   await page.locator(`tr.app[data-service="${api.name}"][data-state="awake"]`).waitFor({ timeout: 10_000 });
   t.ok((await apiStates()).includes('awake'), 'a wake by someone else shows up live');
 
-  await page.screenshot({ path: screenshotPath('dashboard.png') });
-
   // Sleep: scaled to 0, and the row says so, live.
   await row(page, web.name).locator('button.sleep').click();
   await page.locator(`tr.app[data-service="${web.name}"][data-state="asleep"]`).waitFor({ timeout: 15_000 });
   t.equal((await serviceState(web.name)).replicas, 0, 'really scaled down');
   t.match(await row(page, web.name).locator('.reason').textContent(), /sleep: ops API/);
   t.equal(await row(page, web.name).locator('.action-msg').textContent(), 'scaled down');
+  t.match(await row(page, api.name).locator('.keep-window').textContent(), /^Mon-Fri 08:00-18:00 \(UTC\) · (awake until|next) /, 'the keep-awake window');
+  await page.screenshot({ path: screenshotPath('dashboard.png') });
+
+  await row(page, web.name).locator('.idle-input').fill('oops');
+  await row(page, web.name).locator('.idle-form button').click();
+  await row(page, web.name).locator('.idle-msg[data-ok="0"]').waitFor();
+  t.match(await row(page, web.name).locator('.idle-msg').textContent(), /^idleTimeout: /, 'a bad duration is refused with the reason');
 
   // No polling: besides the page, its assets, the login and the actions, one stream, nothing repeated.
   const reads = requests.filter((r) => r.startsWith('GET /api/'));

@@ -20,9 +20,28 @@ import { MemorySwarm } from '../helpers/memory-swarm.js';
 
 const log = pino({ level: 'silent' });
 
+/** The parts of an app view these tests read. */
+interface View {
+  service: string;
+  environment: string | null;
+  display: { state: string; reason: string | null };
+  wakes: Array<{ ms: number }>;
+  usualWakeMs: number | null;
+  lastActivity: number | null;
+  lastActivitySource: string | null;
+}
+interface Data {
+  apps: View[];
+  service: string;
+  display: View['display'];
+  wakes: View['wakes'];
+  usualWakeMs: View['usualWakeMs'];
+  lastActivity: View['lastActivity'];
+  lastActivitySource: View['lastActivitySource'];
+}
 interface Event {
   event: string;
-  data: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  data: Data;
   at: number;
 }
 
@@ -31,7 +50,7 @@ function listen(server: Server): Promise<number> {
 }
 
 /** A minimal SSE reader: every event with its arrival time. */
-function subscribe(port: number): Promise<{ res: IncomingMessage; events: Event[]; next(name: string, pred?: (d: any) => boolean, timeoutMs?: number): Promise<Event>; close(): void }> {
+function subscribe(port: number): Promise<{ res: IncomingMessage; events: Event[]; next(name: string, pred?: (d: Data) => boolean, timeoutMs?: number): Promise<Event>; close(): void }> {
   return new Promise((resolve, reject) => {
     const req = get({ host: '127.0.0.1', port, path: '/events' }, (res) => {
       const events: Event[] = [];
@@ -46,11 +65,11 @@ function subscribe(port: number): Promise<{ res: IncomingMessage; events: Event[
           buf = buf.slice(i + 2);
           const event = /^event: (.*)$/m.exec(block)?.[1];
           const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data), at: Date.now() });
+          if (event && data) events.push({ event, data: JSON.parse(data) as Data, at: Date.now() });
           for (const w of waiters.splice(0)) w();
         }
       });
-      const next = (name: string, pred: (d: any) => boolean = () => true, timeoutMs = 3000) =>
+      const next = (name: string, pred: (d: Data) => boolean = () => true, timeoutMs = 3000) =>
         new Promise<Event>((ok, fail) => {
           const timer = setTimeout(() => fail(new Error(`no ${name} event in ${timeoutMs} ms`)), timeoutMs);
           const check = () => {
@@ -84,7 +103,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, maxClients = 4) {
   const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 10, history });
   const activity = new ActivityLog(new MemoryStore(), log);
   const traffic = new OwnTraffic(metrics);
-  const feed = new LiveFeed({ registry, history, activity }, { coordinator, traffic, history, reaper: { activity } as never }, maxClients);
+  const feed = new LiveFeed({ registry, history, activity }, { coordinator, traffic, history, reaper: { activity } }, maxClients);
   const server = createServer((req, res) => {
     try {
       feed.open(res);
@@ -109,9 +128,9 @@ t.test('snapshot on connect, then a wake arrives as it happens: waking, then awa
   const s = await subscribe(port);
   t.equal(s.res.headers['content-type'], 'text/event-stream; charset=utf-8');
   const snap = await s.next('snapshot');
-  t.same(snap.data.apps.map((a: { service: string }) => a.service).sort(), ['api', 'web']);
-  t.equal(snap.data.apps.find((a: { service: string }) => a.service === 'web').environment, 'pr-42', 'grouped by the deploy env label');
-  t.equal(snap.data.apps.find((a: { service: string }) => a.service === 'api').environment, null);
+  t.same(snap.data.apps.map((a) => a.service).sort(), ['api', 'web']);
+  t.equal(snap.data.apps.find((a) => a.service === 'web')?.environment, 'pr-42', 'grouped by the deploy env label');
+  t.equal(snap.data.apps.find((a) => a.service === 'api')?.environment, null);
 
   const entry = registry.byService('web');
   if (!entry) throw new Error('not discovered');
@@ -123,8 +142,9 @@ t.test('snapshot on connect, then a wake arrives as it happens: waking, then awa
   await registry.resync();
   const awake = await s.next('app', (d) => d.service === 'web' && d.display.state === 'awake', 2000);
   t.equal(awake.data.wakes.length, 1, 'the wake is in its history');
-  t.ok(awake.data.wakes[0].ms >= 90, `with its duration (${awake.data.wakes[0].ms} ms)`);
-  t.equal(awake.data.usualWakeMs, awake.data.wakes[0].ms);
+  const ms = awake.data.wakes[0]?.ms ?? 0;
+  t.ok(ms >= 90, `with its duration (${ms} ms)`);
+  t.equal(awake.data.usualWakeMs, ms);
   s.close();
 });
 
