@@ -71,15 +71,13 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     retryBackoffMs: config.wakeRetryBackoffMs,
     onWoken: (service, scaled) => reaper?.noteWoken(service, scaled),
   });
-  const sources: ActivitySource[] = [
-    new OwnTrafficSource(traffic),
-    // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
-    new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) }),
-  ];
+  // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
+  const networkBytes = new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) });
+  const sources: ActivitySource[] = [new OwnTrafficSource(traffic), networkBytes];
   if (config.traefikMetricsUrl) {
     sources.push(new TraefikMetricsSource({ url: config.traefikMetricsUrl, intervalMs: config.traefikMetricsIntervalMs, registry, log: log.child({ module: 'idle', source: 'traefik-metrics' }) }));
   }
-  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }) });
+  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }), rssOf: (app) => networkBytes.rssOf(app) });
   reaper = idleReaper;
   const keepAwake = new KeepAwakeScheduler({ registry, coordinator, log: log.child({ module: 'keep-awake' }), onWoken: (service) => idleReaper.touch(service) });
   registry.on('changed', (service, entry) => {

@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../discovery/app-registry.js';
 import { formatDuration, parseDuration } from '../duration.js';
+import { keepAwakeView } from '../idle/keep-awake.js';
 import type { IdleReaper, ScaleDownOutcome } from '../idle/reaper.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import { LABELS } from '../labels.js';
@@ -84,6 +85,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
       wakeFailure: wakeFailureView(coordinator.failureOf(e.policy.service), e.templateKey),
       // Every activity source this replica saw (own traffic, Traefik metrics, network bytes).
       lastActivity: deps.reaper?.activity.localLatest(e.policy.service) ?? traffic.lastActivity(e.policy.service) ?? null,
+      // The keep-awake window (label swarm-activator.keep-awake), where now stands in it, and the next one.
+      keepAwake: keepAwakeView(e.policy.keepAwake, Date.now()),
     })),
   );
 
