@@ -17,6 +17,7 @@ import { OwnTrafficSource } from './idle/sources/own-traffic.js';
 import { TraefikMetricsSource } from './idle/sources/traefik-metrics.js';
 import { OwnTraffic } from './idle/traffic.js';
 import { Metrics } from './metrics.js';
+import { savingsInput } from './savings/savings.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
 import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
@@ -80,6 +81,8 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }), rssOf: (app) => networkBytes.rssOf(app) });
   reaper = idleReaper;
   const keepAwake = new KeepAwakeScheduler({ registry, coordinator, log: log.child({ module: 'keep-awake' }), onWoken: (service) => idleReaper.touch(service) });
+  const savingsInputs = () => registry.all().map((e) => savingsInput(e, networkBytes.rssOf(e.policy.service)));
+  metrics.readSavingsFrom(savingsInputs);
   registry.on('changed', (service, entry) => {
     if (!entry) {
       metrics.forget(service);
@@ -96,6 +99,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     log,
     swarm,
     reaper: idleReaper,
+    savings: savingsInputs,
     auth: { tokens: config.adminTokens, store, sessionTtlMs: config.adminSessionTtlMs },
   });
 

@@ -12,6 +12,7 @@ import { createContext } from './context.js';
 import { deployCommand } from './deploy.js';
 import { keepAwakeCommand } from './keep-awake.js';
 import { labelsCommand } from './labels.js';
+import { reportCommand } from './report.js';
 import { lsCommand } from './ls.js';
 import { setIdleCommand } from './set-idle.js';
 import { sleepCommand } from './sleep.js';
@@ -28,7 +29,7 @@ export async function runCli(argv: string[], streams: Streams = process, env: No
       writeOut: (s) => streams.stdout.write(s),
       writeErr: (s) => streams.stderr.write(s),
     });
-  for (const cmd of [deployCommand(ctx), undeployCommand(ctx), labelsCommand(ctx), lsCommand(ctx), wakeCommand(ctx), sleepCommand(ctx), setIdleCommand(ctx), keepAwakeCommand(ctx)]) {
+  for (const cmd of [deployCommand(ctx), undeployCommand(ctx), labelsCommand(ctx), lsCommand(ctx), wakeCommand(ctx), sleepCommand(ctx), setIdleCommand(ctx), keepAwakeCommand(ctx), reportCommand(ctx)]) {
     program.addCommand(cmd);
   }
   program.exitOverride();

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { AppRegistry } from '../discovery/app-registry.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { keepAwakeView } from '../idle/keep-awake.js';
+import { appSavings, savingsReport, type SavingsInput } from '../savings/savings.js';
 import type { IdleReaper, ScaleDownOutcome } from '../idle/reaper.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import { LABELS } from '../labels.js';
@@ -30,6 +31,8 @@ export interface AdminDeps {
   swarm?: Pick<SwarmClient, 'updateServiceLabels'>;
   /** For POST /api/apps/:service/sleep. */
   reaper?: Pick<IdleReaper, 'scaleDown' | 'touch' | 'activity'>;
+  /** For GET /api/report and the savings in /api/apps: every app's savings facts. */
+  savings?: () => SavingsInput[];
 }
 
 export const MIN_IDLE_TIMEOUT_MS = 1000;
@@ -51,6 +54,11 @@ function wakeFailureView(f: WakeFailure | undefined, templateKey: string): { cod
   return { code: f.error.code, message: f.error.message, at: new Date(f.at).toISOString(), retryAt: new Date(f.retryAt).toISOString(), failuresInARow: f.streak };
 }
 
+function savingsView(s: ReturnType<typeof appSavings> | undefined) {
+  if (!s) return null;
+  return { asleepSeconds: s.asleepSeconds, memoryPerTaskBytes: s.memoryPerTaskBytes, memorySource: s.memorySource, tasksFreed: s.tasksFreed, savedGiBHours: s.savedGiBHours, env: s.env };
+}
+
 function fail(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
   return reply.code(status).header('cache-control', 'no-store').send({ error, status, message });
 }
@@ -70,8 +78,10 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  app.get('/api/apps', async () =>
-    registry.all().map((e) => ({
+  app.get('/api/apps', async () => {
+    const now = Date.now();
+    const savings = new Map((deps.savings?.() ?? []).map((i) => [i.service, appSavings(i, { to: now })]));
+    return registry.all().map((e) => ({
       service: e.policy.service,
       hosts: e.policy.hosts,
       group: e.policy.group,
@@ -86,9 +96,27 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
       // Every activity source this replica saw (own traffic, Traefik metrics, network bytes).
       lastActivity: deps.reaper?.activity.localLatest(e.policy.service) ?? traffic.lastActivity(e.policy.service) ?? null,
       // The keep-awake window (label swarm-activator.keep-awake), where now stands in it, and the next one.
-      keepAwake: keepAwakeView(e.policy.keepAwake, Date.now()),
-    })),
-  );
+      keepAwake: keepAwakeView(e.policy.keepAwake, now),
+      // What sleeping saved, all time (GET /api/report for a range and per environment).
+      savings: savingsView(savings.get(e.policy.service)),
+    }));
+  });
+
+  app.get<{ Querystring: { since?: string } }>('/api/report', async (request, reply) => {
+    const raw = request.query.since;
+    let from: number | undefined;
+    if (raw !== undefined && raw !== '' && raw !== 'all') {
+      let ms: number;
+      try {
+        ms = parseDuration(raw);
+      } catch (err) {
+        return fail(reply, 400, 'SA_BAD_REQUEST', `since: ${(err as Error).message}`);
+      }
+      if (ms <= 0) return fail(reply, 400, 'SA_BAD_REQUEST', 'since: must be longer than 0 (e.g. 7d), or "all"');
+      from = Date.now() - ms;
+    }
+    return savingsReport(deps.savings?.() ?? [], { from, to: Date.now() });
+  });
 
   app.put<{ Params: { service: string }; Body: unknown }>('/api/apps/:service/idle-timeout', async (request, reply) => {
     const { service } = request.params;

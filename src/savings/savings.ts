@@ -83,9 +83,11 @@ export function foldAsleep(labels: Record<string, string>, replicas: number | nu
 }
 
 /** The memory one task of the app holds: its reservation, else its limit, else the RSS measured while awake. */
-export function memoryPerTask(memory: ServiceMemory | undefined, labels: Record<string, string>): { bytes: number | null; source: MemorySource } {
+export function memoryPerTask(memory: ServiceMemory | undefined, labels: Record<string, string>, measuredRssBytes?: number): { bytes: number | null; source: MemorySource } {
   if (memory?.reservation) return { bytes: memory.reservation, source: 'reservation' };
   if (memory?.limit) return { bytes: memory.limit, source: 'limit' };
+  // Measured in this awake stretch (the activator's live figure) before the one the last sleep wrote.
+  if (measuredRssBytes !== undefined && measuredRssBytes > 0) return { bytes: measuredRssBytes, source: 'rss' };
   const rss = Number(labels[LABELS.savingsRss]);
   if (labels[LABELS.savingsRss] !== undefined && Number.isFinite(rss) && rss > 0) return { bytes: rss, source: 'rss' };
   return { bytes: null, source: 'unknown' };
@@ -98,6 +100,24 @@ export interface SavingsInput {
   wakeReplicas: number;
   idleReplicas: number;
   memory?: ServiceMemory | undefined;
+  /** Peak RSS of one task measured in the current awake stretch (activator only). */
+  measuredRssBytes?: number | undefined;
+}
+
+/** The savings view of a registry entry. */
+export function savingsInput(
+  entry: { policy: { service: string; replicas: number; idleReplicas: number }; labels: Record<string, string>; replicas: number | null; memory?: ServiceMemory | undefined },
+  measuredRssBytes?: number,
+): SavingsInput {
+  return {
+    service: entry.policy.service,
+    labels: entry.labels,
+    replicas: entry.replicas,
+    wakeReplicas: entry.policy.replicas,
+    idleReplicas: entry.policy.idleReplicas,
+    memory: entry.memory,
+    measuredRssBytes,
+  };
 }
 
 export interface AppSavings {
@@ -142,7 +162,7 @@ export function appSavings(input: SavingsInput, range: SavingsRange): AppSavings
   }
   const since = asleepSince(labels, input.replicas, input.idleReplicas);
   if (since !== undefined && now > since) seconds += (now - Math.max(since, from ?? since)) / 1000;
-  const mem = memoryPerTask(input.memory, labels);
+  const mem = memoryPerTask(input.memory, labels, input.measuredRssBytes);
   const tasksFreed = Math.max(0, input.wakeReplicas - input.idleReplicas);
   const saved = mem.bytes === null ? null : seconds * mem.bytes * tasksFreed;
   return {
