@@ -17,6 +17,7 @@ import { OwnTrafficSource } from './idle/sources/own-traffic.js';
 import { TraefikMetricsSource } from './idle/sources/traefik-metrics.js';
 import { OwnTraffic } from './idle/traffic.js';
 import { Metrics } from './metrics.js';
+import { savingsInput } from './savings/savings.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
 import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
@@ -75,17 +76,17 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     retryBackoffMs: config.wakeRetryBackoffMs,
     onWoken: (service, scaled) => reaper?.noteWoken(service, scaled),
   });
-  const sources: ActivitySource[] = [
-    new OwnTrafficSource(traffic),
-    // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
-    new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) }),
-  ];
+  // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
+  const networkBytes = new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) });
+  const sources: ActivitySource[] = [new OwnTrafficSource(traffic), networkBytes];
   if (config.traefikMetricsUrl) {
     sources.push(new TraefikMetricsSource({ url: config.traefikMetricsUrl, intervalMs: config.traefikMetricsIntervalMs, registry, log: log.child({ module: 'idle', source: 'traefik-metrics' }) }));
   }
-  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }) });
+  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }), rssOf: (app) => networkBytes.rssOf(app) });
   reaper = idleReaper;
   const keepAwake = new KeepAwakeScheduler({ registry, coordinator, log: log.child({ module: 'keep-awake' }), onWoken: (service) => idleReaper.touch(service) });
+  const savingsInputs = () => registry.all().map((e) => savingsInput(e, networkBytes.rssOf(e.policy.service)));
+  metrics.readSavingsFrom(savingsInputs);
   registry.on('changed', (service, entry) => {
     if (!entry) {
       metrics.forget(service);
@@ -104,6 +105,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     reaper: idleReaper,
     history,
     dashboardMaxClients: config.dashboardMaxClients,
+    savings: savingsInputs,
     auth: { tokens: config.adminTokens, store, sessionTtlMs: config.adminSessionTtlMs },
   });
 

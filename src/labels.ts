@@ -34,6 +34,12 @@ export const LABELS = {
   /** Written by the activator with each scale: when and why the app last woke or slept. */
   stateSince: `${LABEL_PREFIX}.state.since`,
   stateReason: `${LABEL_PREFIX}.state.reason`,
+  /** Written by the activator with each wake: seconds asleep, all time and per UTC day (src/savings/). */
+  savingsAsleepSeconds: `${LABEL_PREFIX}.savings.asleep-seconds`,
+  savingsAsleepDays: `${LABEL_PREFIX}.savings.asleep-days`,
+  savingsSince: `${LABEL_PREFIX}.savings.since`,
+  /** Written with each idle scale-down: peak RSS of one task while awake (bytes), when measured. */
+  savingsRss: `${LABEL_PREFIX}.savings.rss`,
   /** Written by `swarm-activator deploy` on every service of a stack: which app and environment it belongs to. */
   deployApp: `${LABEL_PREFIX}.deploy.app`,
   deployEnv: `${LABEL_PREFIX}.deploy.env`,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * swarm-activator CLI: deploy/undeploy preview environments, print labelled stacks, list apps,
- * wake/sleep them and tune their idle timeout. Exit codes: 0 ok, 1 failed, 2 invalid input.
+ * wake/sleep them, tune their idle timeout and keep-awake windows. Exit codes: 0 ok, 1 failed, 2 invalid input.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,9 @@ import { EXIT } from '../deploy/errors.js';
 import { packageVersion, type Streams } from './common.js';
 import { createContext } from './context.js';
 import { deployCommand } from './deploy.js';
+import { keepAwakeCommand } from './keep-awake.js';
 import { labelsCommand } from './labels.js';
+import { reportCommand } from './report.js';
 import { lsCommand } from './ls.js';
 import { setIdleCommand } from './set-idle.js';
 import { sleepCommand } from './sleep.js';
@@ -27,7 +29,7 @@ export async function runCli(argv: string[], streams: Streams = process, env: No
       writeOut: (s) => streams.stdout.write(s),
       writeErr: (s) => streams.stderr.write(s),
     });
-  for (const cmd of [deployCommand(ctx), undeployCommand(ctx), labelsCommand(ctx), lsCommand(ctx), wakeCommand(ctx), sleepCommand(ctx), setIdleCommand(ctx)]) {
+  for (const cmd of [deployCommand(ctx), undeployCommand(ctx), labelsCommand(ctx), lsCommand(ctx), wakeCommand(ctx), sleepCommand(ctx), setIdleCommand(ctx), keepAwakeCommand(ctx), reportCommand(ctx)]) {
     program.addCommand(cmd);
   }
   program.exitOverride();

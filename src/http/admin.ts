@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../discovery/app-registry.js';
 import { formatDuration, parseDuration } from '../duration.js';
+import { savingsReport, type SavingsInput } from '../savings/savings.js';
 import type { IdleReaper, ScaleDownOutcome } from '../idle/reaper.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import { LABELS } from '../labels.js';
@@ -15,7 +16,7 @@ import type { Metrics } from '../metrics.js';
 import type { SwarmClient } from '../swarm/swarm.js';
 import type { WakeCoordinator } from '../wake/coordinator.js';
 import type { WakeHistory } from '../wake/wake-history.js';
-import { appView } from './app-view.js';
+import { appViews } from './app-view.js';
 import { registerDashboard } from './dashboard.js';
 import { installAdminAuth, type AdminAuthOptions } from './admin-auth.js';
 import { sendProblem, toProblem } from './error-page.js';
@@ -36,6 +37,8 @@ export interface AdminDeps {
   history?: WakeHistory;
   /** Live dashboard streams open at once (ACTIVATOR_DASHBOARD_MAX_CLIENTS). */
   dashboardMaxClients?: number;
+  /** For GET /api/report and the savings in /api/apps: every app's savings facts. */
+  savings?: () => SavingsInput[];
 }
 
 export const MIN_IDLE_TIMEOUT_MS = 1000;
@@ -72,7 +75,23 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  app.get('/api/apps', async () => registry.all().map((e) => appView(e, deps)));
+  app.get('/api/apps', async () => appViews(registry.all(), deps));
+
+  app.get<{ Querystring: { since?: string } }>('/api/report', async (request, reply) => {
+    const raw = request.query.since;
+    let from: number | undefined;
+    if (raw !== undefined && raw !== '' && raw !== 'all') {
+      let ms: number;
+      try {
+        ms = parseDuration(raw);
+      } catch (err) {
+        return fail(reply, 400, 'SA_BAD_REQUEST', `since: ${(err as Error).message}`);
+      }
+      if (ms <= 0) return fail(reply, 400, 'SA_BAD_REQUEST', 'since: must be longer than 0 (e.g. 7d), or "all"');
+      from = Date.now() - ms;
+    }
+    return savingsReport(deps.savings?.() ?? [], { from, to: Date.now() });
+  });
 
   app.put<{ Params: { service: string }; Body: unknown }>('/api/apps/:service/idle-timeout', async (request, reply) => {
     const { service } = request.params;

@@ -4,9 +4,10 @@
  */
 import type { AppEntry } from '../discovery/app-registry.js';
 import type { IdleReaper } from '../idle/reaper.js';
-import { keepAwakeState } from '../idle/keep-awake.js';
+import { keepAwakeView } from '../idle/keep-awake.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import { LABELS } from '../labels.js';
+import { appSavings, type SavingsInput } from '../savings/savings.js';
 import type { WakeCoordinator, WakeFailure } from '../wake/coordinator.js';
 import type { WakeHistory } from '../wake/wake-history.js';
 
@@ -15,6 +16,8 @@ export interface AppViewDeps {
   traffic: TrafficTracker;
   reaper?: Pick<IdleReaper, 'activity'> | undefined;
   history?: Pick<WakeHistory, 'inProgress' | 'recent' | 'usualMs'> | undefined;
+  /** Every app's savings facts (GET /api/report, the savings column). */
+  savings?: (() => SavingsInput[]) | undefined;
 }
 
 /** What the dashboard shows as the app's state: asleep, waking, awake, failed, or backing off after a failure. */
@@ -34,7 +37,22 @@ export function wakeFailureView(f: WakeFailure | undefined, templateKey: string)
   return { code: f.error.code, message: f.error.message, at: new Date(f.at).toISOString(), retryAt: new Date(f.retryAt).toISOString(), failuresInARow: f.streak };
 }
 
-export function appView(e: AppEntry, deps: AppViewDeps) {
+type Savings = ReturnType<typeof appSavings>;
+
+function savingsView(s: Savings | undefined) {
+  if (!s) return null;
+  return { asleepSeconds: s.asleepSeconds, memoryPerTaskBytes: s.memoryPerTaskBytes, memorySource: s.memorySource, tasksFreed: s.tasksFreed, savedGiBHours: s.savedGiBHours, env: s.env };
+}
+
+/** The views of these apps (savings worked out once for the batch). */
+export function appViews(entries: AppEntry[], deps: AppViewDeps) {
+  const now = Date.now();
+  const wanted = new Set(entries.map((e) => e.policy.service));
+  const savings = new Map((deps.savings?.() ?? []).filter((i) => wanted.has(i.service)).map((i) => [i.service, appSavings(i, { to: now })]));
+  return entries.map((e) => appView(e, deps, savings.get(e.policy.service), now));
+}
+
+function appView(e: AppEntry, deps: AppViewDeps, savings: Savings | undefined, now: number) {
   const { coordinator, traffic, reaper, history } = deps;
   const service = e.policy.service;
   const waking = coordinator.isWaking(service);
@@ -80,23 +98,9 @@ export function appView(e: AppEntry, deps: AppViewDeps) {
     /** This replica's last wakes, newest first. */
     wakes: wakes.map((w) => ({ at: new Date(w.at).toISOString(), ms: w.ms, outcome: w.outcome, code: w.code ?? null, reason: w.reason })),
     usualWakeMs: history?.usualMs(service) ?? null,
-    keepAwake: keepAwakeView(e),
-  };
-}
-
-/** The keep-awake label's schedule and where now stands in it. */
-function keepAwakeView(e: AppEntry) {
-  const schedule = e.policy.keepAwake;
-  if (!schedule) return null;
-  const state = keepAwakeState(schedule, Date.now());
-  const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
-  return {
-    window: schedule.spec,
-    timezone: schedule.timezone,
-    leadMs: schedule.leadMs,
-    /** Inside a window (or its lead time) now: never put to sleep. */
-    holding: state.holding,
-    until: iso(state.current?.end),
-    nextStart: iso(state.next?.start),
+    // The keep-awake window (label swarm-activator.keep-awake), where now stands in it, and the next one.
+    keepAwake: keepAwakeView(e.policy.keepAwake, now),
+    // What sleeping saved, all time (GET /api/report for a range and per environment).
+    savings: savingsView(savings),
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { AppEntry } from '../discovery/app-registry.js';
-import { appView, type AppViewDeps } from './app-view.js';
+import { appViews, type AppViewDeps } from './app-view.js';
 
 /** A client this far behind (bytes queued) is dropped: it reconnects and gets a fresh snapshot. */
 const MAX_QUEUED_BYTES = 1 << 20;
@@ -72,7 +72,7 @@ export class LiveFeed {
     });
     this.clients.add(res);
     res.once('close', () => this.drop(res));
-    const apps = this.sources.registry.all().map((e) => appView(e, this.view));
+    const apps = appViews(this.sources.registry.all(), this.view);
     this.write(res, 'snapshot', { serverTime: new Date().toISOString(), apps });
     this.heartbeat ??= setInterval(() => this.broadcastRaw(': keep-alive\n\n'), HEARTBEAT_MS).unref();
   }
@@ -117,6 +117,7 @@ export class LiveFeed {
     this.flushAt = Infinity;
     const now = Date.now();
     let next = Infinity;
+    const changed: AppEntry[] = [];
     for (const [service, kind] of [...this.dirty]) {
       const notBefore = (this.lastActivitySent.get(service) ?? 0) + ACTIVITY_MS;
       if (kind === 'activity' && now < notBefore) {
@@ -126,12 +127,13 @@ export class LiveFeed {
       this.dirty.delete(service);
       this.lastActivitySent.set(service, now);
       const entry = this.sources.registry.byService(service);
-      if (entry) this.broadcast('app', appView(entry, this.view));
+      if (entry) changed.push(entry);
       else {
         this.lastActivitySent.delete(service);
         this.broadcast('removed', { service });
       }
     }
+    for (const view of appViews(changed, this.view)) this.broadcast('app', view);
     if (next < Infinity && this.clients.size > 0) {
       this.flushAt = next;
       this.flushTimer = setTimeout(() => this.flush(), next - now);

@@ -152,3 +152,25 @@ export function keepAwakeState(schedule: KeepAwakeSchedule, now: number): KeepAw
   const next = c.spans.find((s) => s.start > now) ?? null;
   return { active: current !== null && current.start <= now, holding: current !== null, current, next };
 }
+
+/** What /api/apps (and the dashboard) show of an app's schedule. */
+export interface KeepAwakeView {
+  window: string;
+  timezone: string;
+  leadMs: number;
+  /** Inside a window now. */
+  active: boolean;
+  /** Inside a window or its lead time: never put to sleep now. */
+  holding: boolean;
+  /** The window holding the app now (ISO times), else null. */
+  current: { start: string; end: string } | null;
+  /** The next window to start (ISO times), else null. */
+  next: { start: string; end: string } | null;
+}
+
+export function keepAwakeView(schedule: KeepAwakeSchedule | undefined, now: number): KeepAwakeView | null {
+  if (!schedule) return null;
+  const s = keepAwakeState(schedule, now);
+  const iso = (span: Span | null) => (span ? { start: new Date(span.start).toISOString(), end: new Date(span.end).toISOString() } : null);
+  return { window: schedule.spec, timezone: schedule.timezone, leadMs: schedule.leadMs, active: s.active, holding: s.holding, current: iso(s.current), next: iso(s.next) };
+}

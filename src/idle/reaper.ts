@@ -40,6 +40,8 @@ export interface IdleReaperOptions {
   guard?: ScaleDownGuard;
   lockTtlMs?: number;
   now?: () => number;
+  /** Peak RSS of one task of the app while awake (network-bytes source), written with the scale-down. */
+  rssOf?: (app: string) => number | undefined;
 }
 
 export type ScaleDownOutcome = 'scaled-down' | 'already-down' | 'not-found' | 'locked' | 'busy' | 'conflict' | 'error';
@@ -246,7 +248,7 @@ export class IdleReaper {
         swarm.scaleService(app, policy.idleReplicas, {
           expectedVersion: svc.version,
           onlyIf: stillIdle,
-          labels: stateLabels(opts.reason),
+          labels: { ...stateLabels(opts.reason), ...rssLabel(this.options.rssOf?.(app)) },
         }),
       );
       if (!result.changed) {
@@ -276,6 +278,11 @@ export class IdleReaper {
     this.lastStoreErrorLog = Date.now();
     this.options.log.warn({ err, app }, 'store unavailable; not scaling down until it answers');
   }
+}
+
+/** The memory sleeping frees when the service sets no reservation or limit (src/savings/). */
+function rssLabel(bytes: number | undefined): Record<string, string> {
+  return bytes !== undefined && bytes > 0 ? { [LABELS.savingsRss]: String(Math.round(bytes)) } : {};
 }
 
 function max(a: number | undefined, ...rest: Array<number | undefined>): number | undefined {

@@ -7,6 +7,7 @@ import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
 import { ActivatorError, AppFailedError, WakeBackoffError, WakeTimeoutError, asActivatorError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { LABELS } from '../labels.js';
+import { foldAsleep } from '../savings/savings.js';
 import type { SwarmClient, TaskInfo } from '../swarm/swarm.js';
 import type { Endpoint, ReadinessProbe } from './readiness.js';
 import type { WakeHistory } from './wake-history.js';
@@ -220,6 +221,8 @@ export class WakeCoordinator {
           const res = await swarm.scaleService(member.policy.service, target, {
             onlyIf: (current) => (current.replicas ?? 0) < target,
             labels: stateLabels(member.policy.service === policy.service ? `woken: ${reason}` : `woken with group ${policy.group}: ${reason}`),
+            // The asleep period that ends here, into the savings labels, in the same update.
+            labelsFor: (current) => foldAsleep(current.labels, current.replicas, member.policy.idleReplicas, Date.now()),
           });
           if (res.changed) {
             metrics.wakes.inc({ app: member.policy.service });
@@ -258,6 +261,7 @@ export class WakeCoordinator {
           const again = await swarm.scaleService(policy.service, policy.replicas, {
             onlyIf: (current) => (current.replicas ?? 0) < policy.replicas,
             labels: stateLabels(`woken: ${reason}`),
+            labelsFor: (current) => foldAsleep(current.labels, current.replicas, policy.idleReplicas, Date.now()),
           });
           if (again.changed) log.warn({ to: policy.replicas }, 'scaled down under a wake; scaled up again');
         }

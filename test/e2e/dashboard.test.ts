@@ -127,6 +127,7 @@ t.test('log in, see the apps by environment, wake one live, change a timeout, pu
   t.match(await row(page, web.name).locator('.reason').textContent(), /sleep: ops API/);
   t.equal(await row(page, web.name).locator('.action-msg').textContent(), 'scaled down');
   t.match(await row(page, api.name).locator('.keep-window').textContent(), /^Mon-Fri 08:00-18:00 \(UTC\) · (awake until|next) /, 'the keep-awake window');
+  t.match(await row(page, web.name).locator('.saved').textContent(), /^\d+(\.\d+)? GiB·h/, 'what sleeping saved');
   await page.screenshot({ path: screenshotPath('dashboard.png') });
 
   await row(page, web.name).locator('.idle-input').fill('oops');

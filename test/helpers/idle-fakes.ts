@@ -109,7 +109,7 @@ export class FakeSwarm {
     if (onlyIf === false) return { changed: false, version: s.version, previousReplicas, conflict: true };
     s.replicas = replicas;
     s.version += 1;
-    if (options.labels) s.labels = { ...s.labels, ...options.labels };
+    if (options.labels || options.labelsFor) s.labels = { ...s.labels, ...options.labels, ...options.labelsFor?.({ ...s, replicas: previousReplicas }) };
     return { changed: true, version: s.version, previousReplicas };
   }
 

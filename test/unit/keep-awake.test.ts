@@ -219,3 +219,26 @@ t.test('an app asleep when the activator first sees its window (e.g. after a res
   await Promise.all(f.scheduler.tick());
   t.same(f.coordinator.woken, ['web: keep-awake Mon-Fri 08:00-18:00']);
 });
+
+t.test('ACTIVATOR_TIMEZONE: validated at start-up, the default zone of every schedule', async (t) => {
+  const { loadConfig } = await import('../../src/config.js');
+  const { adminTokenEnv } = await import('../helpers/admin-tokens.js');
+  t.equal(loadConfig(adminTokenEnv()).timezone, 'UTC');
+  t.equal(loadConfig({ ...adminTokenEnv(), ACTIVATOR_TIMEZONE: 'Europe/Prague' }).timezone, 'Europe/Prague');
+  t.throws(() => loadConfig({ ...adminTokenEnv(), ACTIVATOR_TIMEZONE: 'CET+1h' }), { name: 'ConfigError', message: /^ACTIVATOR_TIMEZONE: "CET\+1h" is not an IANA time zone/ });
+});
+
+t.test('/api/apps shows the window, whether it holds now, and the next one', async (t) => {
+  const { keepAwakeView } = await import('../../src/idle/keep-awake.js');
+  t.equal(keepAwakeView(undefined, 0), null);
+  const view = keepAwakeView(schedule('Mon-Fri 08:00-18:00', 'Europe/Berlin'), at('2026-11-30T12:00:00Z'));
+  t.same(view, {
+    window: 'Mon-Fri 08:00-18:00',
+    timezone: 'Europe/Berlin',
+    leadMs: 120_000,
+    active: true,
+    holding: true,
+    current: { start: '2026-11-30T07:00:00.000Z', end: '2026-11-30T17:00:00.000Z' },
+    next: { start: '2026-12-01T07:00:00.000Z', end: '2026-12-01T17:00:00.000Z' },
+  });
+});

@@ -48,17 +48,6 @@ function localTime(iso) {
   return Number.isFinite(d.getTime()) ? d.toLocaleString() : '';
 }
 
-function formatBytes(n) {
-  if (!Number.isFinite(n)) return '';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n < 10 && i > 0 ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
-}
-
 // ---- API ----------------------------------------------------------------------------------------
 
 async function api(method, path, body) {
@@ -145,6 +134,7 @@ function render(app) {
     rows.set(app.service, entry);
   }
   entry.app = app;
+  entry.receivedAt = Date.now();
   const { row } = entry;
   const d = app.display;
   row.dataset.state = d.state;
@@ -181,7 +171,7 @@ function render(app) {
   $('.usual', row).textContent = app.usualWakeMs !== null ? `usually ${secondsText(app.usualWakeMs)}` : '';
 
   $('.keep-window', row).textContent = keepAwakeText(app);
-  $('.saved', row).textContent = savedText(app);
+  $('.saved', row).textContent = savedText(entry);
   $('.wake', row).disabled = d.state === 'waking' || d.state === 'awake';
   $('.sleep', row).disabled = d.state !== 'awake';
   placeRow(entry, app);
@@ -193,19 +183,28 @@ function keepAwakeText(app) {
   const k = app.keepAwake;
   if (!k) return '';
   const parts = [`${k.window} (${k.timezone})`];
-  if (k.holding && k.until) parts.push(`awake until ${localTime(k.until)}`);
-  else if (k.nextStart) parts.push(`next ${localTime(k.nextStart)}`);
+  if (k.holding && k.current) parts.push(`awake until ${localTime(k.current.end)}`);
+  else if (k.next) parts.push(`next ${localTime(k.next.start)}`);
   return parts.join(' · ');
 }
 
-/** 12a's savings fields, when this activator has them. */
-function savedText(app) {
-  const s = app.savings;
-  if (!s || !Number.isFinite(s.byteHours)) return '';
-  return `${formatBytes(s.byteHours)}·h${s.memorySource ? ` (${s.memorySource})` : ''}`;
+/**
+ * Memory-hours sleeping saved (all time), and what it is counted from. While the app sleeps the
+ * figure grows by the memory it frees; the page adds that itself between updates.
+ */
+function savedText(entry) {
+  const s = entry.app.savings;
+  if (!s || !Number.isFinite(s.savedGiBHours)) return '';
+  let gibHours = s.savedGiBHours;
+  if (entry.app.display.state === 'asleep' && Number.isFinite(s.memoryPerTaskBytes) && Number.isFinite(s.tasksFreed)) {
+    gibHours += ((s.memoryPerTaskBytes * s.tasksFreed) / 1024 ** 3) * ((Date.now() - entry.receivedAt) / 3_600_000);
+  }
+  const amount = gibHours < 10 ? gibHours.toFixed(2) : Math.round(gibHours).toString();
+  return `${amount} GiB·h${s.memorySource && s.memorySource !== 'unknown' ? ` (${s.memorySource})` : ''}`;
 }
 
 function refreshTimes(root = document) {
+  for (const entry of rows.values()) if (root === document || root === entry.row) $('.saved', entry.row).textContent = savedText(entry);
   for (const el of root.querySelectorAll('.since, .activity-at')) {
     const at = el.dataset.at;
     el.textContent = at ? (el.classList.contains('since') ? `since ${ago(Number(at) || at)}` : ago(Number(at) || at)) : el.classList.contains('since') ? '' : 'none seen';
