@@ -29,6 +29,8 @@ export const LABELS = {
   keepAwake: `${LABEL_PREFIX}.keep-awake`,
   /** How long before a keep-awake window the app is woken (default 2m). */
   keepAwakeLead: `${LABEL_PREFIX}.keep-awake.lead`,
+  /** ISO time until which the app is never put to sleep (the dashboard's "keep awake until"). */
+  keepAwakeUntil: `${LABEL_PREFIX}.keep-awake.until`,
   /** IANA time zone of the keep-awake windows (default ACTIVATOR_TIMEZONE, else UTC). */
   timezone: `${LABEL_PREFIX}.timezone`,
   /** Written by the activator with each scale: when and why the app last woke or slept. */
@@ -99,6 +101,8 @@ export interface AppPolicy {
   waitingPageTemplate?: string | undefined;
   /** When the app must stay awake (keep-awake label); undefined when it has none. */
   keepAwake?: KeepAwakeSchedule | undefined;
+  /** Epoch ms until which the app is never put to sleep (keep-awake.until label). */
+  keepAwakeUntil?: number | undefined;
 }
 
 /** A waiting-page template as a label may name it: a plain .html file name, never a path. */
@@ -247,6 +251,11 @@ export function parsePolicy(
       return name;
     }),
     keepAwake,
+    keepAwakeUntil: field(LABELS.keepAwakeUntil, undefined, (v) => {
+      const at = Date.parse(v.trim());
+      if (!Number.isFinite(at)) throw new Error(`"${v}" is not an ISO date and time (e.g. 2026-12-01T18:00:00Z)`);
+      return at;
+    }),
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, policy };
 }

@@ -18,6 +18,7 @@ import type { WakeCoordinator } from '../wake/coordinator.js';
 import type { WakeHistory } from '../wake/wake-history.js';
 import { appViews } from './app-view.js';
 import { registerDashboard } from './dashboard.js';
+import { registerKeepAwakeRoutes } from './keep-awake-routes.js';
 import { installAdminAuth, type AdminAuthOptions } from './admin-auth.js';
 import { sendProblem, toProblem } from './error-page.js';
 
@@ -141,5 +142,6 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
   });
 
   registerDashboard(app, deps);
+  registerKeepAwakeRoutes(app, deps);
   return app;
 }

@@ -100,6 +100,8 @@ function appView(e: AppEntry, deps: AppViewDeps, savings: Savings | undefined, n
     usualWakeMs: history?.usualMs(service) ?? null,
     // The keep-awake window (label swarm-activator.keep-awake), where now stands in it, and the next one.
     keepAwake: keepAwakeView(e.policy.keepAwake, now),
+    // "Keep awake until" (label keep-awake.until, the dashboard's action), while it is ahead.
+    keepAwakeUntil: (e.policy.keepAwakeUntil ?? 0) > now ? new Date(e.policy.keepAwakeUntil ?? 0).toISOString() : null,
     // What sleeping saved, all time (GET /api/report for a range and per environment).
     savings: savingsView(savings),
   };

@@ -179,10 +179,12 @@ export class IdleReaper {
     });
   }
 
-  /** A keep-awake window (or its lead time) of any group member holds the whole group up. */
+  /** A keep-awake window (or its lead time), or a keep-awake.until still ahead, of any group member holds the whole group up. */
   private keptAwake(members: string[], now: number): boolean {
     return members.some((m) => {
-      const schedule = this.options.registry.byService(m)?.policy.keepAwake;
+      const policy = this.options.registry.byService(m)?.policy;
+      if ((policy?.keepAwakeUntil ?? 0) > now) return true;
+      const schedule = policy?.keepAwake;
       return schedule !== undefined && keepAwakeState(schedule, now).holding;
     });
   }

@@ -181,8 +181,10 @@ function render(app) {
 /** The keep-awake window (label swarm-activator.keep-awake) and where now stands in it. */
 function keepAwakeText(app) {
   const k = app.keepAwake;
-  if (!k) return '';
+  const held = app.keepAwakeUntil ? `kept awake until ${localTime(app.keepAwakeUntil)}` : '';
+  if (!k) return held;
   const parts = [`${k.window} (${k.timezone})`];
+  if (held) parts.unshift(held);
   if (k.holding && k.current) parts.push(`awake until ${localTime(k.current.end)}`);
   else if (k.next) parts.push(`next ${localTime(k.next.start)}`);
   return parts.join(' · ');
