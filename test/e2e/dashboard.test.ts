@@ -126,7 +126,18 @@ t.test('log in, see the apps by environment, wake one live, change a timeout, pu
   t.equal((await serviceState(web.name)).replicas, 0, 'really scaled down');
   t.match(await row(page, web.name).locator('.reason').textContent(), /sleep: ops API/);
   t.equal(await row(page, web.name).locator('.action-msg').textContent(), 'scaled down');
-  t.match(await row(page, api.name).locator('.keep-window').textContent(), /^Mon-Fri 08:00-18:00 \(UTC\) · (awake until|next) /, 'the keep-awake window');
+  // Keep awake until a given time (the browser's local time in the picker).
+  const until = new Date(Date.now() + 2 * 3_600_000);
+  until.setSeconds(0, 0);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const local = `${until.getFullYear()}-${pad(until.getMonth() + 1)}-${pad(until.getDate())}T${pad(until.getHours())}:${pad(until.getMinutes())}`;
+  await row(page, api.name).locator('.keep-until').fill(local);
+  await row(page, api.name).locator('.keep-form button').click();
+  await row(page, api.name).locator('.action-msg', { hasText: 'kept awake until' }).waitFor();
+  await waitFor('the keep-awake.until label', async () => (await serviceState(api.name)).labels[LABELS.keepAwakeUntil] === until.toISOString(), 5000, 50);
+  t.pass(`keep-awake.until label is ${until.toISOString()}`);
+  await row(page, api.name).locator('.keep-window', { hasText: /^kept awake until / }).waitFor();
+  t.match(await row(page, api.name).locator('.keep-window').textContent(), /^kept awake until .* · Mon-Fri 08:00-18:00 \(UTC\) · (awake until|next) /, 'the hold and the keep-awake window, live');
   t.match(await row(page, web.name).locator('.saved').textContent(), /^\d+(\.\d+)? GiB·h/, 'what sleeping saved');
   await page.screenshot({ path: screenshotPath('dashboard.png') });
 
