@@ -86,6 +86,8 @@ cat <<MSG
     export SWARM_ACTIVATOR_TOKEN_FILE=$TOKEN_FILE
     curl -H "Authorization: Bearer \$(cat $TOKEN_FILE)" http://127.0.0.1:$ADMIN_PORT/api/apps
 
+  The live dashboard: http://127.0.0.1:$ADMIN_PORT/ (log in with that token).
+
   Watch it:   docker service ls            (with: source $SA_ENV_FILE)
               node dist/cli/main.js ls --activator-url http://127.0.0.1:$ADMIN_PORT
               curl http://127.0.0.1:$ADMIN_PORT/metrics      (public: no metrics token set)
