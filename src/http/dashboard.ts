@@ -40,7 +40,8 @@ export function registerDashboard(app: FastifyInstance, deps: AdminDeps): void {
   // preClose: before the server waits for its connections, or open streams would hold the close up.
   app.addHook('preClose', async () => feed.close());
 
-  app.get('/api/events', async (request, reply) => {
+  // No HEAD twin: a HEAD would hold a stream slot open with nothing to read.
+  app.get('/api/events', { exposeHeadRoute: false }, async (request, reply) => {
     try {
       reply.hijack(); // the stream is ours from here; fastify sends nothing more
       feed.open(reply.raw);
