@@ -20,7 +20,7 @@ let api: TestApp;
 t.before(async () => {
   activator = await startActivator({ name: `${run}-activator`, run, env: { ACTIVATOR_WAKE_TIMEOUT: '30s', ACTIVATOR_MIN_AWAKE: '0s' } });
   // "web" belongs to environment pr-7 (as `swarm-activator deploy` labels it); "api" to none.
-  web = await createApp({ name: `${run}-web`, run, env: { STARTUP_DELAY_MS: '1500' }, labels: { [LABELS.deployEnv]: 'pr-7', [LABELS.deployApp]: 'shop' } });
+  web = await createApp({ name: `${run}-web`, run, env: { STARTUP_DELAY_MS: '1500' }, memoryReservation: 256 * 1024 ** 2, labels: { [LABELS.deployEnv]: 'pr-7', [LABELS.deployApp]: 'shop' } });
   api = await createApp({ name: `${run}-api`, run, labels: { [LABELS.keepAwake]: 'Mon-Fri 08:00-18:00' } });
   await activator.waitForApp(web.name);
   await activator.waitForApp(api.name);
@@ -138,7 +138,12 @@ t.test('log in, see the apps by environment, wake one live, change a timeout, pu
   t.pass(`keep-awake.until label is ${until.toISOString()}`);
   await row(page, api.name).locator('.keep-window', { hasText: /^kept awake until / }).waitFor();
   t.match(await row(page, api.name).locator('.keep-window').textContent(), /^kept awake until .* · Mon-Fri 08:00-18:00 \(UTC\) · (awake until|next) /, 'the hold and the keep-awake window, live');
-  t.match(await row(page, web.name).locator('.saved').textContent(), /^\d+(\.\d+)? GiB·h/, 'what sleeping saved');
+  // 256 MiB reserved, asleep since the ops sleep a moment ago: a small figure that grows live.
+  const saved1 = await row(page, web.name).locator('.saved').textContent();
+  t.match(saved1, /^\d+\.\d{4} GiB·h \(reservation\)$/, `what sleeping saved, and from what (${saved1})`);
+  await page.waitForTimeout(5500); // the page's own redraw (every 5 s), no request
+  const saved2 = await row(page, web.name).locator('.saved').textContent();
+  t.ok(parseFloat(saved2 ?? '') > parseFloat(saved1 ?? ''), `and it grows while asleep (${saved1} → ${saved2})`);
   await page.screenshot({ path: screenshotPath('dashboard.png') });
 
   await row(page, web.name).locator('.idle-input').fill('oops');

@@ -196,12 +196,13 @@ function keepAwakeText(app) {
  */
 function savedText(entry) {
   const s = entry.app.savings;
-  if (!s || !Number.isFinite(s.savedGiBHours)) return '';
+  if (!s) return '';
+  if (s.savedGiBHours === null) return s.asleepSeconds > 0 ? `asleep ${formatDuration(s.asleepSeconds * 1000)}, memory unknown` : '';
   let gibHours = s.savedGiBHours;
   if (entry.app.display.state === 'asleep' && Number.isFinite(s.memoryPerTaskBytes) && Number.isFinite(s.tasksFreed)) {
     gibHours += ((s.memoryPerTaskBytes * s.tasksFreed) / 1024 ** 3) * ((Date.now() - entry.receivedAt) / 3_600_000);
   }
-  const amount = gibHours < 10 ? gibHours.toFixed(2) : Math.round(gibHours).toString();
+  const amount = gibHours < 0.1 ? gibHours.toFixed(4) : gibHours < 10 ? gibHours.toFixed(2) : Math.round(gibHours).toString();
   return `${amount} GiB·h${s.memorySource && s.memorySource !== 'unknown' ? ` (${s.memorySource})` : ''}`;
 }
 
