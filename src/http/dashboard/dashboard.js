@@ -48,6 +48,12 @@ function localTime(iso) {
   return Number.isFinite(d.getTime()) ? d.toLocaleString() : '';
 }
 
+/** "Dec 1, 11:10 AM": for the narrow keep-awake column. */
+function shortTime(iso) {
+  const d = new Date(iso);
+  return Number.isFinite(d.getTime()) ? d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }) : '';
+}
+
 // ---- API ----------------------------------------------------------------------------------------
 
 async function api(method, path, body) {
@@ -181,12 +187,12 @@ function render(app) {
 /** The keep-awake window (label swarm-activator.keep-awake) and where now stands in it. */
 function keepAwakeText(app) {
   const k = app.keepAwake;
-  const held = app.keepAwakeUntil ? `kept awake until ${localTime(app.keepAwakeUntil)}` : '';
+  const held = app.keepAwakeUntil ? `kept awake until ${shortTime(app.keepAwakeUntil)}` : '';
   if (!k) return held;
   const parts = [`${k.window} (${k.timezone})`];
   if (held) parts.unshift(held);
-  if (k.holding && k.current) parts.push(`awake until ${localTime(k.current.end)}`);
-  else if (k.next) parts.push(`next ${localTime(k.next.start)}`);
+  if (k.holding && k.current) parts.push(`awake until ${shortTime(k.current.end)}`);
+  else if (k.next) parts.push(`next ${shortTime(k.next.start)}`);
   return parts.join(' · ');
 }
 
@@ -259,7 +265,7 @@ async function keepAwake(service, row) {
   if (!value) return rowMessage(row, '.action-msg', 'pick a date and time first', false);
   const until = new Date(value).toISOString(); // datetime-local is the browser's local time
   const r = await api('PUT', appPath(service, 'keep-awake'), { until });
-  rowMessage(row, '.action-msg', r.ok ? `kept awake until ${localTime(until)}` : r.data?.message ?? `error ${r.status}`, r.ok);
+  rowMessage(row, '.action-msg', r.ok ? `kept awake until ${shortTime(until)}` : r.data?.message ?? `error ${r.status}`, r.ok);
 }
 
 // ---- live feed ----------------------------------------------------------------------------------
