@@ -310,3 +310,18 @@ t.test('ls --activator-url sends the token (--token-file, SWARM_ACTIVATOR_TOKEN_
   t.throws(() => adminTokenFrom({ tokenFile: '/nonexistent' }, {}), { message: /^--token-file: cannot read \/nonexistent: ENOENT/ });
   t.throws(() => adminTokenFrom({}, { SWARM_ACTIVATOR_TOKEN_FILE: tokenFile(' ').path }), { message: /^SWARM_ACTIVATOR_TOKEN_FILE: .* is empty/ });
 });
+
+t.test('a store that does not answer: 503 for sessions, Bearer tokens still work', async (t) => {
+  const broken = new MemoryStore();
+  const down = async () => {
+    throw new Error('redis get session failed: Connection is closed.');
+  };
+  Object.assign(broken, { getSession: down, putSession: down });
+  const { app } = await adminApp(t, { store: broken });
+  const login = await app.inject({ method: 'POST', url: '/login', payload: { token: OPERATE } });
+  t.equal(login.statusCode, 503);
+  t.equal(login.json().error, 'SA_STORE_UNAVAILABLE');
+  t.equal(login.headers['retry-after'], '5');
+  t.equal((await app.inject({ url: '/api/apps', headers: { cookie: 'sa_session=abc' } })).statusCode, 503);
+  t.equal((await app.inject({ url: '/api/apps', headers: bearer(READ) })).statusCode, 200);
+});
