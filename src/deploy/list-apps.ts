@@ -127,7 +127,7 @@ async function fetchActivatorApps(url: string, token: string | undefined, timeou
     throw new Error(`HTTP ${res.status}: ${token ? 'the activator refused the token' : 'no token given: pass --token-file or set SWARM_ACTIVATOR_TOKEN(_FILE)'}`);
   }
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  const body = (await res.json()) as unknown;
+  const body: unknown = await res.json();
   if (!Array.isArray(body)) throw new Error('GET /api/apps did not return a list');
   const map = new Map<string, ActivatorApp>();
   for (const item of body) {

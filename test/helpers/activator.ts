@@ -97,7 +97,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
     const logs = await serviceLogs(opts.name, 200, on);
     await removeService(opts.name, on);
     await removeSecret(on, secretName);
-    throw new Error(`${(err as Error).message}\nactivator logs:\n${logs}`);
+    throw new Error(`${(err as Error).message}\nactivator logs:\n${logs}`, { cause: err });
   }
 
   const logs = () => serviceLogs(opts.name, 2000, on);
