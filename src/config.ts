@@ -136,7 +136,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       try {
         text = readFileSync(path, 'utf8');
       } catch (err) {
-        throw new Error(`cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new Error(`cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
       }
       const token = text.trim();
       if (token === '') throw new Error(`the token file ${path} is empty`);

@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   SA_NOT_FOUND: { status: 404, retryAfter: false, title: 'Not found' },
   SA_UNAUTHORIZED: { status: 401, retryAfter: false, title: 'Authentication required' },
   SA_FORBIDDEN: { status: 403, retryAfter: false, title: 'Forbidden' },
+  SA_STORE_UNAVAILABLE: { status: 503, retryAfter: true, title: 'The session store is unavailable' },
   SA_INTERNAL: { status: 500, retryAfter: false, title: 'Internal error' },
 } as const;
 

@@ -72,8 +72,9 @@ function sessionKey(id: string): string {
 }
 
 function problem(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
-  const { status } = ERROR_CODES[code];
+  const { status, retryAfter } = ERROR_CODES[code];
   if (status === 401) reply.header('www-authenticate', `Bearer realm="${AUTH_REALM}"`);
+  if (retryAfter) reply.header('retry-after', '5');
   return reply.code(status).header('cache-control', 'no-store').header('x-activator-error', code).type('application/json; charset=utf-8').send({ error: code, status, message });
 }
 
@@ -156,7 +157,13 @@ export async function installAdminAuth(app: FastifyInstance, options: AdminAuthO
     } else {
       const id = request.cookies[SESSION_COOKIE];
       if (id) {
-        const session = await store.getSession(sessionKey(id)).catch(() => undefined);
+        let session: Awaited<ReturnType<typeof store.getSession>>;
+        try {
+          session = await store.getSession(sessionKey(id));
+        } catch (err) {
+          request.log.warn({ err }, 'admin session lookup failed');
+          return problem(reply, 'SA_STORE_UNAVAILABLE', 'sessions cannot be checked right now (the store does not answer); retry, or use the Bearer token');
+        }
         if (!session || session.expiresAt <= now()) return problem(reply, 'SA_UNAUTHORIZED', 'the session has expired or is unknown: log in again');
         as = { role: session.role, via: 'session' };
         if (!SAFE_METHODS.has(request.method) && !sameOrigin(request)) {
@@ -192,7 +199,12 @@ export async function installAdminAuth(app: FastifyInstance, options: AdminAuthO
     }
     const id = randomBytes(32).toString('base64url');
     const expiresAt = now() + options.sessionTtlMs;
-    await store.putSession(sessionKey(id), { role, expiresAt });
+    try {
+      await store.putSession(sessionKey(id), { role, expiresAt });
+    } catch (err) {
+      request.log.warn({ err }, 'admin session could not be stored');
+      return problem(reply, 'SA_STORE_UNAVAILABLE', 'the session cannot be stored right now (the store does not answer); retry, or use the Bearer token');
+    }
     reply.setCookie(SESSION_COOKIE, id, {
       httpOnly: true,
       sameSite: 'strict',

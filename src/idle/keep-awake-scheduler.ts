@@ -56,7 +56,7 @@ export class KeepAwakeScheduler {
     for (const entry of registry.all()) {
       const schedule = entry.policy.keepAwake;
       const app = entry.policy.service;
-      if (!schedule) continue;
+      if (!schedule || entry.replicas === null) continue; // global services are never scaled
       seen.add(app);
       const state = keepAwakeState(schedule, now);
       if (!state.current || this.handled.get(app) === state.current.start) continue;

@@ -49,7 +49,7 @@ t.test('asleep N seconds with a 64 MiB reservation: N × 64 MiB, and it survives
   t.equal(mine.memoryPerTaskBytes, 64 * MIB);
   t.ok(Math.abs((mine.savedByteSeconds ?? 0) - n * 64 * MIB) <= 0.2 * 64 * MIB, `saved ${mine.savedByteSeconds} byte·s = N × 64 MiB`);
   t.match(r.environments.find((e) => e.env === 'mr-1'), { apps: 1 });
-  t.ok((await activator.metric('activator_asleep_seconds', { app: app.name })) ?? 0 >= 4, 'the gauge');
+  t.ok(((await activator.metric('activator_asleep_seconds', { app: app.name })) ?? 0) >= 4, 'the asleep-seconds gauge');
   t.equal(await activator.metric('activator_app_memory_bytes', { app: app.name, source: 'reservation' }), 64 * MIB);
 
   // A wake folds the sleep into the service's labels, in the scale-up's update.

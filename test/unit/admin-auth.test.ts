@@ -111,7 +111,7 @@ t.test('roles: read-only gets the GET routes, 403 on state-changing ones; a rout
   });
   const list = await app.inject({ url: '/api/apps', headers: bearer(READ) });
   t.equal(list.statusCode, 200);
-  t.equal(list.json()[0].service, 'web');
+  t.equal(list.json<Array<{ service: string }>>()[0]?.service, 'web');
   for (const [method, url, payload] of [
     ['POST', '/api/apps/web/sleep', undefined],
     ['POST', '/api/apps/web/wake', undefined],
@@ -152,7 +152,7 @@ t.test('login sets an HttpOnly SameSite=Strict session cookie; state changes nee
 
   const login = await app.inject({ method: 'POST', url: '/login', headers: { host: HOST }, payload: { token: OPERATE } });
   t.equal(login.statusCode, 200);
-  t.equal(login.json().role, 'operate');
+  t.equal(login.json<{ role: string }>().role, 'operate');
   const raw = sessionCookie(login);
   t.match(raw, /; HttpOnly/);
   t.match(raw, /; SameSite=Strict/);
@@ -170,13 +170,13 @@ t.test('login sets an HttpOnly SameSite=Strict session cookie; state changes nee
 
   const noOrigin = await app.inject({ method: 'POST', url: '/api/apps/web/sleep', headers: { host: HOST, cookie } });
   t.equal(noOrigin.statusCode, 403, 'cookie + state change + no Origin');
-  t.match(noOrigin.json().message, /Origin/);
+  t.match(noOrigin.json<{ message: string }>().message, /Origin/);
   t.equal((await app.inject({ method: 'POST', url: '/api/apps/web/sleep', headers: { host: HOST, cookie, origin: 'https://evil.example' } })).statusCode, 403, 'foreign Origin');
   t.equal((await app.inject({ method: 'POST', url: '/api/apps/web/sleep', headers: { host: HOST, cookie, origin: 'null' } })).statusCode, 403, 'opaque Origin');
   t.equal((await app.inject({ method: 'POST', url: '/api/apps/web/sleep', headers: { host: HOST, cookie, referer: `https://evil.example/${HOST}` } })).statusCode, 403, 'foreign Referer');
   const ok = await app.inject({ method: 'POST', url: '/api/apps/web/sleep', headers: { host: HOST, cookie, origin: `https://${HOST}` } });
   t.equal(ok.statusCode, 200, 'same Origin');
-  t.equal(ok.json().outcome, 'scaled-down');
+  t.equal(ok.json<{ outcome: string }>().outcome, 'scaled-down');
   const byReferer = await app.inject({ method: 'PUT', url: '/api/apps/web/idle-timeout', headers: { host: HOST, cookie, referer: `https://${HOST}/apps` }, payload: { idleTimeout: '5m' } });
   t.equal(byReferer.statusCode, 200, 'same-host Referer when there is no Origin');
 
@@ -223,7 +223,7 @@ t.test('read-only mode: no operator token, state-changing routes are off', async
   t.equal((await app.inject({ url: '/api/apps', headers: bearer(READ) })).statusCode, 200);
   const res = await app.inject({ method: 'POST', url: '/api/apps/web/sleep', headers: bearer(READ) });
   t.equal(res.statusCode, 403);
-  t.match(res.json().message, /ACTIVATOR_ADMIN_TOKEN_FILE/);
+  t.match(res.json<{ message: string }>().message, /ACTIVATOR_ADMIN_TOKEN_FILE/);
 });
 
 t.test('tokens never reach a log line, JSON or inspect output', async (t) => {
@@ -310,4 +310,19 @@ t.test('ls --activator-url sends the token (--token-file, SWARM_ACTIVATOR_TOKEN_
   t.equal(adminTokenFrom({}, {}), undefined);
   t.throws(() => adminTokenFrom({ tokenFile: '/nonexistent' }, {}), { message: /^--token-file: cannot read \/nonexistent: ENOENT/ });
   t.throws(() => adminTokenFrom({}, { SWARM_ACTIVATOR_TOKEN_FILE: tokenFile(' ').path }), { message: /^SWARM_ACTIVATOR_TOKEN_FILE: .* is empty/ });
+});
+
+t.test('a store that does not answer: 503 for sessions, Bearer tokens still work', async (t) => {
+  const broken = new MemoryStore();
+  const down = async () => {
+    throw new Error('redis get session failed: Connection is closed.');
+  };
+  Object.assign(broken, { getSession: down, putSession: down });
+  const { app } = await adminApp(t, { store: broken });
+  const login = await app.inject({ method: 'POST', url: '/login', payload: { token: OPERATE } });
+  t.equal(login.statusCode, 503);
+  t.equal(login.json<{ error: string }>().error, 'SA_STORE_UNAVAILABLE');
+  t.equal(login.headers['retry-after'], '5');
+  t.equal((await app.inject({ url: '/api/apps', headers: { cookie: 'sa_session=abc' } })).statusCode, 503);
+  t.equal((await app.inject({ url: '/api/apps', headers: bearer(READ) })).statusCode, 200);
 });

@@ -17,12 +17,16 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 
 t.test('keep-awake and report are commands with --help', async (t) => {
   const main = await cli(['--help']);
-  for (const cmd of ['keep-awake']) {
+  for (const [cmd, flag] of [['keep-awake', /--timezone/], ['report', /--since/]] as const) {
     t.match(main.stdout, new RegExp(`\\n  ${cmd} `), `${cmd} listed`);
     const help = await cli([cmd, '--help']);
     t.equal(help.code, 0);
-    t.match(help.stdout, /--timezone/);
+    t.match(help.stdout, flag);
+    t.match(help.stdout, /--json/);
   }
+  const since = await cli(['report', '--since', 'a week'], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+  t.equal(since.code, 2, 'a bad --since is invalid input');
+  t.match(since.stderr, /--since: invalid duration "a week"/);
 });
 
 t.test('keep-awake: a bad window or zone is invalid input (exit 2) naming the argument, before any Docker call', async (t) => {
