@@ -29,7 +29,7 @@ done
 sa_log "starting the activator on 127.0.0.1:$PORT (admin :$ADMIN_PORT)"
 docker service create --quiet --detach --no-resolve-image --name sa-demo-activator --label sa.demo=1 \
   --network "$SA_NETWORK" \
-  --mount "type=bind,source=$SOCK,target=/var/run/docker.sock" \
+  --mount "type=bind,source=$SOCK,target=/var/run/docker.sock" --group "$(stat -c %g "$SOCK")" \
   --publish "mode=host,target=8080,published=$PORT" \
   --publish "mode=host,target=8081,published=$ADMIN_PORT" \
   --env "ACTIVATOR_NETWORK=$SA_NETWORK" \

@@ -2,6 +2,7 @@
  * Runs the activator the way production does: the swarm-activator:dev image as a Swarm service on
  * the shared overlay network, Docker socket mounted, reached through host-mode published ports.
  */
+import { statSync } from 'node:fs';
 import Docker from 'dockerode';
 import { freePort, localSwarm, removeService, serviceLogs, waitFor, type SwarmTarget } from './swarm.js';
 
@@ -53,6 +54,8 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
         Image: opts.image ?? 'swarm-activator:dev',
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         Mounts: [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
+        // The image runs as an unprivileged user: the socket's group lets it use the Docker API.
+        Groups: [String(statSync(socketPath).gid)],
         StopGracePeriod: 5e9,
       },
       RestartPolicy: { Condition: 'none' },
