@@ -146,6 +146,21 @@ t.test('DOCKER_HOST=tcp://… with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH: the C
   t.match(JSON.parse(plain.stdout), { error: /Docker API unreachable|socket hang up|ECONNRESET|EPROTO/ });
 });
 
+t.test('the Dockerfile builds from a clean clone (no dist/, node_modules/ or build/), as CI checks out', async (t) => {
+  const root = join(import.meta.dirname, '..', '..');
+  const clone = join(dir, 'clone');
+  const git = await exec('git', ['clone', '-q', '--no-hardlinks', root, clone]);
+  t.equal(git.code, 0, git.stderr);
+  const tag = `sa-clean/swarm-activator:${run}`;
+  t.teardown(() => docker.getImage(tag).remove().catch(() => undefined));
+  // The same offline build scripts/build-images.sh makes swarm-activator:dev with, on the clone.
+  const build = await exec('bash', [join(root, 'scripts', 'build-images.sh')], { ...hostEnv, SA_ACTIVATOR_CONTEXT: clone, SA_ACTIVATOR_TAG: tag }, 600_000);
+  t.equal(build.code, 0, `${build.stdout}\n${build.stderr}`);
+  t.comment(build.stdout.split('\n').find((l) => l.includes(tag)) ?? '');
+  const version = await exec('docker', ['run', '--rm', tag, 'swarm-activator', '--version']);
+  t.equal(version.code, 0, version.stderr);
+});
+
 t.test("the image's HEALTHCHECK passes for a running activator", async (t) => {
   const activator = await startActivator({ name: `${run}-activator`, run });
   t.teardown(() => activator.stop());
