@@ -19,7 +19,8 @@ export async function checkHealth(url: string, timeoutMs = 2000): Promise<{ ok: 
     await res.body?.cancel();
     return { ok: res.ok, detail: `${url}: HTTP ${res.status}` };
   } catch (err) {
-    return { ok: false, detail: `${url}: ${(err as Error).message}` };
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return { ok: false, detail: `${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}` };
   }
 }
 
