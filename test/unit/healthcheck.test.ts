@@ -26,5 +26,9 @@ t.test('checkHealth: 2xx is healthy; an error status, a refused port or a hang i
   status = 503;
   t.match(await checkHealth(`${base}/healthz`), { ok: false, detail: /HTTP 503/ });
   t.match(await checkHealth(`${base}/hang`, 200), { ok: false, detail: /abort|timeout/i });
-  t.match(await checkHealth('http://127.0.0.1:1/healthz'), { ok: false, detail: /ECONNREFUSED/ }, 'nothing listening');
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((r) => closed.close(r));
+  t.match(await checkHealth(`http://127.0.0.1:${port}/healthz`), { ok: false, detail: /ECONNREFUSED/ }, 'nothing listening');
 });
