@@ -67,7 +67,7 @@ function exec(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pr
 }
 
 function pipelineJob(job: string) {
-  const args = [join(ROOT, 'scripts', 'gitlab-ci-local.sh'), '--force-shell-executor', '--unset-variable', 'CI_REGISTRY', '--cwd', project, job];
+  const args = [join(ROOT, 'scripts', 'gitlab-ci-local.sh'), '--force-shell-executor', '--unset-variable', 'CI_REGISTRY', job];
   for (const [k, v] of Object.entries(variables)) args.push('--variable', `${k}=${v}`);
   return exec('bash', args, { cwd: project, env: jobEnv });
 }
