@@ -21,7 +21,7 @@ export interface CommonOptions {
  */
 export interface Output {
   json: boolean;
-  progress(line: string): void;
+  progress: (line: string) => void;
   warn(line: string): void;
   result(human: string, json: unknown): void;
   /** Ends the live progress line; before an error is reported. */
