@@ -36,7 +36,7 @@ docker secret create --label sa.demo=1 sa-demo-admin-token "$TOKEN_FILE" >/dev/n
 sa_log "starting the activator on 127.0.0.1:$PORT (admin :$ADMIN_PORT)"
 docker service create --quiet --detach --no-resolve-image --name sa-demo-activator --label sa.demo=1 \
   --network "$SA_NETWORK" \
-  --mount "type=bind,source=$SOCK,target=/var/run/docker.sock" \
+  --mount "type=bind,source=$SOCK,target=/var/run/docker.sock" --group "$(stat -c %g "$SOCK")" \
   --secret "source=sa-demo-admin-token,target=activator-admin-token,mode=0444" \
   --env "ACTIVATOR_ADMIN_TOKEN_FILE=/run/secrets/activator-admin-token" \
   --publish "mode=host,target=8080,published=$PORT" \

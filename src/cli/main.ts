@@ -54,7 +54,24 @@ function isMain(): boolean {
   }
 }
 
+/** Exit status of a program killed by SIGPIPE, as a shell reports it (128 + 13). */
+export const EXIT_CLOSED_PIPE = 141;
+
+/**
+ * A closed pipe (`swarm-activator ls | head -1`) ends the CLI at once and quietly, as git and
+ * docker end there (by SIGPIPE; Node ignores that signal, so the write fails with EPIPE instead).
+ */
+export function endQuietlyOnClosedPipe(streams: NodeJS.WriteStream[] = [process.stdout, process.stderr]): void {
+  for (const stream of streams) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+      throw err;
+    });
+  }
+}
+
 if (isMain()) {
+  endQuietlyOnClosedPipe();
   runCli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

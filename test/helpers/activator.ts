@@ -4,6 +4,7 @@
  * with its operator token as a Swarm secret (as stack/activator.yml does).
  */
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import Docker from 'dockerode';
 import { freePort, localSwarm, removeService, serviceLogs, waitFor, type SwarmTarget } from './swarm.js';
 
@@ -75,6 +76,8 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         Mounts: [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
         Secrets: [{ SecretID: secret.id, SecretName: secretName, File: { Name: 'activator-admin-token', UID: '0', GID: '0', Mode: 0o444 } }],
+        // The image runs as an unprivileged user: the socket's group lets it use the Docker API.
+        Groups: [String(statSync(socketPath).gid)],
         StopGracePeriod: 5e9,
       },
       RestartPolicy: { Condition: 'none' },
