@@ -113,6 +113,23 @@ t.test('never ready: WakeTimeoutError after the wake timeout, scaled back, then 
   t.equal(swarm.calls.filter((c) => c === 'scale web 1').length, 2, 'a later request starts a new wake');
 });
 
+t.test('a failed wake scales back only what it scaled up: an app someone else woke keeps its replicas', async (t) => {
+  const swarm = new MemorySwarm();
+  // "web" was scaled up by an operator (1 running task) but its probe fails; its worker sleeps.
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: '1', [LABELS.wakeTimeout]: '200ms', [LABELS.group]: 'g' }, 1);
+  swarm.add('worker', { [LABELS.group]: 'g' }, 0);
+  swarm.tasks.set('id-web', [{ id: 'task-web-ops', serviceId: 'id-web', nodeId: 'n1', state: 'running', desiredState: 'running', error: undefined, message: '', exitCode: undefined, containerId: 'c0', createdAt: new Date().toISOString(), addresses: [{ networkId: 'net', networkName: 'net', ip: '127.0.0.1' }] }]);
+  swarm.behaviour.set('worker', { startMs: 10_000 });
+  const { registry, coordinator } = await setup(t, swarm);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_WAKE_TIMEOUT' });
+  t.equal(swarm.services.get('web')?.replicas, 1, 'the running app keeps its replica');
+  t.equal(swarm.calls.filter((c) => c === 'scale web 0').length, 0, 'no scale-down of web');
+  t.equal(swarm.services.get('worker')?.replicas, 0, 'the worker this wake scaled up went back');
+  t.equal(swarm.calls.filter((c) => c === 'scale worker 1').length, 1, 'the worker was scaled up once');
+});
+
 t.test('a scale-down from another replica that lands under a wake is undone', async (t) => {
   const { server, port } = await origin();
   t.teardown(() => server.close());
