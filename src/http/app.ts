@@ -20,6 +20,7 @@ import type { Endpoint } from '../wake/readiness.js';
 import type { WakeCoordinator } from '../wake/coordinator.js';
 import { sendProblem, toProblem, wantsHtml } from './error-page.js';
 import { HoldGate } from './hold.js';
+import { ProblemLog } from './problem-log.js';
 import { headersForApp, isRetryableConnectError } from './forwarding.js';
 import { ForwardError, Upstream } from './upstream.js';
 import { waitingPageHtml } from './waiting-page.js';
@@ -78,28 +79,6 @@ function carriesBody(request: FastifyRequest): boolean {
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
 }
 
-/** True the first time a key is seen in each window; bounded, so a flood of keys cannot grow it. */
-class FirstSeenWindow {
-  private seen = new Set<string>();
-  private windowStart = Date.now();
-
-  constructor(
-    private readonly windowMs: number,
-    private readonly maxKeys: number,
-  ) {}
-
-  firstInWindow(key: string): boolean {
-    const now = Date.now();
-    if (now - this.windowStart > this.windowMs) {
-      this.seen = new Set();
-      this.windowStart = now;
-    }
-    if (this.seen.has(key) || this.seen.size >= this.maxKeys) return false;
-    this.seen.add(key);
-    return true;
-  }
-}
-
 export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, registry, coordinator, traffic, metrics } = deps;
   const app = Fastify({
@@ -115,7 +94,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
   const holds = new HoldGate(config.maxHeldPerApp, metrics);
-  const unknownHostsLogged = new FirstSeenWindow(60_000, 1000);
+  const problemLog = new ProblemLog();
   const waitPath = `${config.internalPrefix}/wait`;
 
   const upstream = new Upstream({ connections: 256, keepAliveTimeoutMs: 4_000, connectTimeoutMs: 3_000, slowCheckEveryMs: SLOW_CHECK_EVERY_MS });
@@ -192,11 +171,9 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
     const problem = toProblem(err, config.retryAfterSeconds);
-    // Unknown hosts: one info line per host per minute, the rest at debug. A flood of them
-    // (scanners) was a flood of log lines, and the line was most of a 404's cost.
-    // activator_unknown_host_requests_total counts every one.
-    const level = problem.status >= 500 ? 'error' : problem.code === 'SA_UNKNOWN_HOST' && !unknownHostsLogged.firstInWindow(request.headers.host ?? '') ? 'debug' : 'info';
-    request.log[level]({ err: problem.status >= 500 ? err : undefined, code: problem.code, host: request.headers.host, method: request.method, url: request.url, status: problem.status, app: problem.app }, problem.message);
+    // Bounded: one error line per app and code per 10 s, one info line per unknown host per minute
+    // (problem-log.ts); scanners and backoffs were a flood of lines, and the line most of a 404's cost.
+    problemLog.write(request.log as unknown as Logger, problem, { err: problem.status >= 500 ? err : undefined, host: request.headers.host, method: request.method, url: request.url });
     return sendProblem(request, reply, problem);
   }
   app.setErrorHandler((err, request, reply) => handleError(err, request, reply));
@@ -263,14 +240,14 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
         }
         if (error instanceof ForwardError && (error.error as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
           // undici refuses to send it (`OPTIONS *`, a second Host header, …): the client's request is at fault.
-          throw new ActivatorError('SA_BAD_REQUEST', `request cannot be forwarded: ${error.message}`, service);
+          throw new ActivatorError('SA_BAD_REQUEST', 'request cannot be forwarded (e.g. a request target of *, or two Host headers)', service, { detail: error.message });
         }
-        // The task address goes to the log (through the cause), not to the client.
-        throw new UpstreamError(service, `did not answer: ${(error as Error).message}`, { cause: Object.assign(new Error(`upstream ${endpoint.ip}:${endpoint.port} (task ${endpoint.taskId})`), { cause: error }) });
+        // The task address and the socket error go to the log, never to the client.
+        throw new UpstreamError(service, 'did not answer', { cause: error, detail: `upstream ${endpoint.ip}:${endpoint.port} (task ${endpoint.taskId}): ${(error as Error).message}` });
       }
     }
   }
 
-  attachWebSocketProxy(app, deps, holds);
+  attachWebSocketProxy(app, deps, holds, problemLog);
   return app;
 }

@@ -12,8 +12,9 @@ import type { HttpDeps } from './app.js';
 import { toProblem } from './error-page.js';
 import { headersForApp, isRetryableConnectError } from './forwarding.js';
 import type { HoldGate } from './hold.js';
+import type { ProblemLog } from './problem-log.js';
 
-export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds: HoldGate): void {
+export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds: HoldGate, problemLog: ProblemLog): void {
   const log = deps.log.child({ module: 'websocket' });
   const { registry, coordinator, traffic, config } = deps;
   // Upgraded sockets are never idle: close them ourselves, or the server's close would wait forever.
@@ -24,7 +25,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
 
   function fail(socket: Duplex, err: unknown, req: IncomingMessage): void {
     const p = toProblem(err, config.retryAfterSeconds);
-    log[p.status >= 500 ? 'error' : 'info']({ code: p.code, host: req.headers.host, url: req.url, status: p.status, app: p.app }, p.message);
+    problemLog.write(log, p, { host: req.headers.host, method: req.method, url: req.url, upgrade: true });
     if (!socket.writable) return void socket.destroy();
     const body = JSON.stringify({ error: p.code, status: p.status, message: p.message });
     const head = [
@@ -120,7 +121,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
           connect(1).catch((e: unknown) => fail(socket, asActivatorError(e, service), req));
           return;
         }
-        fail(socket, new UpstreamError(service, `WebSocket upgrade failed: ${err.message}`, { cause: Object.assign(new Error(`upstream ${target.ip}:${target.port}`), { cause: err }) }), req);
+        fail(socket, new UpstreamError(service, 'WebSocket upgrade failed: the app did not answer', { cause: err, detail: `upstream ${target.ip}:${target.port}: ${err.message}` }), req);
       });
       upstream.end();
     };
