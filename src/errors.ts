@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   SA_UPSTREAM_ERROR: { status: 502, retryAfter: false, title: 'The app did not answer' },
   SA_DOCKER_UNAVAILABLE: { status: 503, retryAfter: true, title: 'Docker is unavailable' },
   SA_TOO_MANY_HELD: { status: 503, retryAfter: true, title: 'Too many requests waiting for this app' },
+  SA_OVERLOADED: { status: 503, retryAfter: true, title: 'The activator is holding too much right now' },
   SA_SHUTTING_DOWN: { status: 503, retryAfter: true, title: 'The activator is shutting down' },
   SA_WAKE_TIMEOUT: { status: 504, retryAfter: false, title: 'The app did not become ready in time' },
   SA_BAD_REQUEST: { status: 400, retryAfter: false, title: 'Bad request' },
@@ -66,6 +67,13 @@ export class AppFailedError extends ActivatorError {
 export class HoldLimitError extends ActivatorError {
   constructor(app: string, limit: number) {
     super('SA_TOO_MANY_HELD', `app ${app} already has ${limit} requests waiting for it to wake`, app);
+  }
+}
+
+/** A global bound (held requests or buffered body bytes across all apps) is reached. */
+export class OverloadedError extends ActivatorError {
+  constructor(app: string | undefined, what: string) {
+    super('SA_OVERLOADED', `the activator is at its limit (${what}); try again shortly`, app);
   }
 }
 

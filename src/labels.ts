@@ -2,7 +2,7 @@
  * Every label key the activator reads or writes, and the parser from a service's labels to its
  * AppPolicy. The single source of truth for the label schema (README "Labels" mirrors it).
  */
-import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { hostsFromRule, isValidHostname, normaliseName } from './traefik-rule.js';
 
 export const LABEL_PREFIX = 'swarm-activator';
@@ -211,7 +211,7 @@ export function parsePolicy(
     wakeTimeoutMs: field(LABELS.wakeTimeout, defaults.wakeTimeoutMs, positiveDuration),
     idleTimeoutMs: field(LABELS.idleTimeout, defaults.idleTimeoutMs, positiveDuration),
     idleReplicas: field(LABELS.idleReplicas, 0, (v) => parseIntLabel(v, 0, 100)),
-    minAwakeMs: field(LABELS.minAwake, defaults.minAwakeMs, parseDuration),
+    minAwakeMs: field(LABELS.minAwake, defaults.minAwakeMs, boundedDuration),
     probe: { path: probePath, statuses: field(LABELS.probeStatus, [{ from: 100, to: 499 }], parseStatusRanges) },
     traefikServices: traefikServiceLabel
       ? traefikServiceLabel.split(',').map((s) => s.trim()).filter(Boolean)
@@ -223,8 +223,15 @@ export function parsePolicy(
   return errors.length > 0 ? { ok: false, errors } : { ok: true, policy };
 }
 
-function positiveDuration(v: string): number {
+/** Node's timers fire at once from 2^31 ms on: a longer duration would be "now", not "never". */
+function boundedDuration(v: string): number {
   const ms = parseDuration(v);
+  if (ms > MAX_TIMER_MS) throw new Error(`"${v}" is longer than ${MAX_TIMER_MS} ms (about 24 days), the longest a timer holds`);
+  return ms;
+}
+
+function positiveDuration(v: string): number {
+  const ms = boundedDuration(v);
   if (ms <= 0) throw new Error(`"${v}" must be longer than 0`);
   return ms;
 }

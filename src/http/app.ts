@@ -8,11 +8,11 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { METHODS } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
-import { ActivatorError, UnknownHostError, UpstreamError, asActivatorError } from '../errors.js';
+import { ActivatorError, OverloadedError, UnknownHostError, UpstreamError, WakeTimeoutError, asActivatorError } from '../errors.js';
 import { isUptimeMonitor, monitorAnswer, monitorState } from '../idle/monitor.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import type { Metrics } from '../metrics.js';
@@ -21,13 +21,26 @@ import type { WakeCoordinator } from '../wake/coordinator.js';
 import { sendProblem, toProblem, wantsHtml } from './error-page.js';
 import { HoldGate } from './hold.js';
 import { ProblemLog } from './problem-log.js';
-import { headersForApp, isRetryableConnectError } from './forwarding.js';
+import { TrustedPeers, headersForApp, isRetryableConnectError } from './forwarding.js';
 import { ForwardError, Upstream } from './upstream.js';
 import { waitingPageHtml } from './waiting-page.js';
 import { attachWebSocketProxy } from './websocket.js';
 
+/** Bounds with defaults (docs/security.md): a test or embedder may leave them out. */
+type BoundsConfig = Pick<Config, 'trustedProxies' | 'maxHeldTotal' | 'maxBufferedBodyBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxUpgradeEarlyBytes' | 'maxConnections'>;
+
+export const DEFAULT_BOUNDS: Readonly<BoundsConfig> = {
+  trustedProxies: ['local-networks'],
+  maxHeldTotal: 10_000,
+  maxBufferedBodyBytes: 128 * 1024 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxUpgradeEarlyBytes: 64 * 1024,
+  maxConnections: 20_000,
+};
+
 export interface HttpDeps {
-  config: Pick<Config, 'maxBodyBytes' | 'maxHeldPerApp' | 'retryAfterSeconds' | 'internalPrefix' | 'monitorUserAgents' | 'monitorPaths' | 'monitorStatus'>;
+  config: Pick<Config, 'maxBodyBytes' | 'maxHeldPerApp' | 'retryAfterSeconds' | 'internalPrefix' | 'monitorUserAgents' | 'monitorPaths' | 'monitorStatus'> & Partial<BoundsConfig>;
   registry: AppRegistry;
   coordinator: WakeCoordinator;
   traffic: TrafficTracker;
@@ -51,6 +64,8 @@ declare module 'fastify' {
 const COLD_START_HEADER = ['X-Activator-Cold-Start', 'true'] as const;
 /** A request the app has not answered for 2–4 s has its task checked (node lost?), then every 2 s. */
 const SLOW_CHECK_EVERY_MS = 2000;
+/** A held request waits at most this long past its app's wake timeout, whatever the wake does. */
+const HOLD_GRACE_MS = 5000;
 /** Methods RFC 9110 calls idempotent: sent again when the task they went to was lost. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -81,6 +96,7 @@ function carriesBody(request: FastifyRequest): boolean {
 
 export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, registry, coordinator, traffic, metrics } = deps;
+  const bounds: BoundsConfig = { ...DEFAULT_BOUNDS, ...definedOnly(config) };
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
     // We log each problem once, in the error handler; per-request lines would drown them.
@@ -92,8 +108,14 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     // No child logger per request (~1% of hot-path CPU): our lines carry host, url and app instead.
     childLoggerFactory: (logger) => logger,
     return503OnClosing: true,
+    // Slow clients (slowloris): the head within headersTimeout, the whole request within
+    // requestTimeout, checked every second (Node's default check runs every 30 s).
+    http: { headersTimeout: bounds.headersTimeoutMs, requestTimeout: bounds.requestTimeoutMs, connectionsCheckingInterval: 1000 } as object,
+    requestTimeout: bounds.requestTimeoutMs,
   });
-  const holds = new HoldGate(config.maxHeldPerApp, metrics);
+  app.server.maxConnections = bounds.maxConnections;
+  const holds = new HoldGate({ perApp: config.maxHeldPerApp, total: bounds.maxHeldTotal, bodyBytes: bounds.maxBufferedBodyBytes }, metrics);
+  const trusted = new TrustedPeers(bounds.trustedProxies);
   const problemLog = new ProblemLog();
   const waitPath = `${config.internalPrefix}/wait`;
 
@@ -103,6 +125,30 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   // Bodies stay bytes: no JSON parse/re-serialise on the way through.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.maxBodyBytes }, (_req, body, done) => done(null, body));
+
+  // Every buffered body counts against one budget for all requests (ACTIVATOR_MAX_BUFFERED_BODY):
+  // 1,000 held requests × 10 MB each must not be 10 GB of memory. Freed when the response ends.
+  app.addHook('preParsing', async (request, reply, payload) => {
+    // GET and HEAD bodies are not buffered (they stream to the app as they come): nothing to count.
+    if (!request.routed || request.method === 'GET' || request.method === 'HEAD') return payload;
+    let counted = 0;
+    reply.raw.once('close', () => {
+      holds.releaseBody(counted);
+      counted = 0;
+    });
+    const service = request.routed.entry.policy.service;
+    return payload.pipe(
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          if (!holds.reserveBody(chunk.length)) {
+            return callback(Object.assign(new OverloadedError(service, `${bounds.maxBufferedBodyBytes} bytes of request bodies are already buffered`), { statusCode: 503 }));
+          }
+          counted += chunk.length;
+          callback(null, chunk);
+        },
+      }),
+    );
+  });
 
   app.decorateRequest('routed', undefined);
   // Paths and methods belong to the apps: route every method Node's parser knows (WebDAV etc.).
@@ -146,7 +192,9 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const isWait = request.url === waitPath;
     if (!isWait && entry.policy.strategy === 'waiting-page' && request.method === 'GET' && wantsHtml(request)) {
       // Start the wake for this browser but answer at once; the page waits on <prefix>/wait.
-      coordinator.ensureReady(entry, AbortSignal.timeout(entry.policy.wakeTimeoutMs + 1000), `browser request for ${request.headers.host}`).catch(() => undefined);
+      // The wake takes a hold slot like a held request, so pages cannot start unbounded work.
+      const release = holds.acquire(service);
+      coordinator.ensureReady(entry, AbortSignal.timeout(entry.policy.wakeTimeoutMs + 1000), `browser request for ${request.headers.host}`).then(release, release);
       reply
         .code(503)
         .header('retry-after', '2')
@@ -157,13 +205,19 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     }
     const release = holds.acquire(service);
     const gone = new AbortController();
+    // Whatever the wake does (a Docker call stuck in the queue, say), a held request is answered.
+    const holdTimer = setTimeout(() => gone.abort(new WakeTimeoutError(service, entry.policy.wakeTimeoutMs, 'the held request waited its limit')), entry.policy.wakeTimeoutMs + HOLD_GRACE_MS);
+    const settled = () => {
+      clearTimeout(holdTimer);
+      release();
+    };
     const onClose = () => {
       if (!reply.raw.writableFinished) gone.abort(new Error('client went away while held'));
-      release();
+      settled();
     };
     reply.raw.once('close', onClose);
     const endpoint = coordinator.ensureReady(entry, gone.signal, `request for ${request.headers.host}`);
-    endpoint.then(release, release);
+    endpoint.then(settled, settled);
     endpoint.catch(() => undefined); // awaited in the handler; avoid an unhandled rejection meanwhile
     request.routed = { entry, endpoint, cold: true };
     openTraffic(service, reply);
@@ -201,7 +255,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
    */
   async function proxy(request: FastifyRequest, reply: FastifyReply, routed: Routed, first: Endpoint): Promise<void> {
     const service = routed.entry.policy.service;
-    const headers = headersForApp(request.raw);
+    const headers = headersForApp(request.raw, trusted);
     // Buffered by the body parser; a GET or HEAD with a body (fastify parses none there) streams as is.
     const body = (request.body as Buffer | undefined) ?? (carriesBody(request) ? request.raw : null);
     const onLateError = (err: Error) => request.log.warn({ err, app: service, url: request.url }, `app ${service} broke off its response`);
@@ -248,6 +302,10 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     }
   }
 
-  attachWebSocketProxy(app, deps, holds, problemLog);
+  attachWebSocketProxy(app, deps, { holds, problemLog, trusted, maxEarlyBytes: bounds.maxUpgradeEarlyBytes, holdGraceMs: HOLD_GRACE_MS });
   return app;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

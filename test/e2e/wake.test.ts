@@ -126,7 +126,7 @@ t.test('never-healthy: 504 for every held request, and the service is back at 0'
   t.match(state.labels[LABELS.stateReason], /wake failed: SA_WAKE_TIMEOUT/);
 });
 
-t.test('crash on start: 502, not a hang; Swarm's task error in the log, not in the answer', async (t) => {
+t.test('crash on start: 502, not a hang; the Swarm task error in the log, not in the answer', async (t) => {
   const app = await createApp({ name: `${run}-crash`, run, image: 'sa/crash-on-start:dev' });
   t.teardown(app.remove);
   await activator.waitForApp(app.name);

@@ -158,7 +158,7 @@ t.test('after a failed wake, requests get that failure at once (no Docker call) 
   const calls = swarm.calls.length;
   const held = await coordinator.ensureReady(entry, new AbortController().signal).then(
     () => undefined,
-    (err: unknown) => err as { code: string; message: string; retryAfterSeconds: number; name: string },
+    (err: unknown) => err as { code: string; message: string; detail?: string; retryAfterSeconds: number; name: string },
   );
   t.equal(held?.code, 'SA_APP_FAILED', 'the same failure');
   t.match(held?.message, /failed to start .*\(0 s ago; the next wake is tried in 1 s\)$/, 'says when the next wake is tried');
