@@ -90,6 +90,18 @@ export function isEnabled(labels: Record<string, string>): boolean {
   return labels[LABELS.enable]?.trim().toLowerCase() === 'true';
 }
 
+/** A service's hosts: our own label wins, else every Host(...) of its Traefik routers (lower case, no repeats). */
+export function hostsFromLabels(labels: Record<string, string>): string[] {
+  const hostsLabel = labels[LABELS.hosts];
+  const hosts =
+    hostsLabel !== undefined
+      ? hostsLabel.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
+      : Object.entries(labels)
+          .filter(([key]) => TRAEFIK.routerRule.test(key))
+          .flatMap(([, rule]) => hostsFromRule(rule));
+  return [...new Set(hosts)];
+}
+
 /** "200-399,404" → ranges; "<500" is accepted as shorthand for 100-499. */
 export function parseStatusRanges(text: string): StatusRange[] {
   const ranges: StatusRange[] = [];
@@ -139,17 +151,8 @@ export function parsePolicy(
     }
   };
 
-  // Hosts: our own label wins, else every Host(...) of the service's Traefik routers.
-  let hosts: string[];
   const hostsLabel = labels[LABELS.hosts];
-  if (hostsLabel !== undefined) {
-    hosts = hostsLabel.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
-  } else {
-    hosts = Object.entries(labels)
-      .filter(([key]) => TRAEFIK.routerRule.test(key))
-      .flatMap(([, rule]) => hostsFromRule(rule));
-  }
-  hosts = [...new Set(hosts)];
+  const hosts = hostsFromLabels(labels);
   const hasPortSource = labels[LABELS.port] !== undefined || Object.keys(labels).some((k) => TRAEFIK.servicePort.test(k));
   // A member of a group with neither host nor port is a worker: it wakes with the group.
   const http = !(hosts.length === 0 && !hasPortSource && labels[LABELS.group] !== undefined);

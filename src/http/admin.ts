@@ -27,7 +27,8 @@ export interface AdminDeps {
 }
 
 export const MIN_IDLE_TIMEOUT_MS = 1000;
-export const MAX_IDLE_TIMEOUT_MS = 30 * 86_400_000;
+/** 24 days: a label past 2^31 ms (24.8 days) is refused by parsePolicy (Node timers cannot hold it). */
+export const MAX_IDLE_TIMEOUT_MS = 24 * 86_400_000;
 
 const SLEEP_STATUS: Record<ScaleDownOutcome, number> = {
   'scaled-down': 200,
@@ -77,6 +78,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
       wakeFailure: wakeFailureView(coordinator.failureOf(e.policy.service), e.templateKey),
       // Every activity source this replica saw (own traffic, Traefik metrics, network bytes).
       lastActivity: deps.reaper?.activity.localLatest(e.policy.service) ?? traffic.lastActivity(e.policy.service) ?? null,
+      // Hosts this service claims together with another (the owner keeps each; see the error log).
+      hostConflicts: registry.conflictsOf(e.policy.service),
     })),
   );
 

@@ -181,7 +181,7 @@ export class WakeCoordinator {
     let scaled = false;
     /** The members this wake scaled up: a failed wake undoes these and nothing else. */
     const scaledUp: AppEntry[] = [];
-    const members = registry.groupMembers(policy.group);
+    const members = registry.groupMembers(policy.group, entry.deployment);
     const group = members.some((m) => m.policy.service === policy.service) ? members : [entry];
 
     metrics.setState(policy.service, 'waking');
