@@ -8,7 +8,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { METHODS } from 'node:http';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
@@ -256,13 +256,14 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   async function proxy(request: FastifyRequest, reply: FastifyReply, routed: Routed, first: Endpoint): Promise<void> {
     const service = routed.entry.policy.service;
     const headers = headersForApp(request.raw, trusted);
-    // Buffered by the body parser; a GET or HEAD with a body (fastify parses none there) streams as is.
-    const body = (request.body as Buffer | undefined) ?? (carriesBody(request) ? request.raw : null);
+    // Buffered by the body parser; a GET or HEAD with a body (fastify parses none there) is read
+    // here, under the same limits: a streamed body reached the app before a bad chunk was seen.
+    const body = (request.body as Buffer | undefined) ?? (carriesBody(request) ? await readRawBody(request, reply, service) : null);
     const onLateError = (err: Error) => request.log.warn({ err, app: service, url: request.url }, `app ${service} broke off its response`);
     let endpoint = first;
     let cold = routed.cold;
     const giveUp = async () => ((await coordinator.endpointLost(routed.entry, endpoint)) ? new TaskLostError(`task ${endpoint.taskId} of ${service} is gone (node lost, or the task shut down)`) : undefined);
-    const replayable = IDEMPOTENT.has(request.method) && !(body instanceof Readable);
+    const replayable = IDEMPOTENT.has(request.method);
     for (let attempt = 0; ; attempt++) {
       try {
         await upstream.forward(request.raw, reply.raw, endpoint, { headers, body, extraResponseHeaders: cold ? COLD_START_HEADER : undefined, onLateError, giveUp });
@@ -300,6 +301,31 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
         throw new UpstreamError(service, 'did not answer', { cause: error, detail: `upstream ${endpoint.ip}:${endpoint.port} (task ${endpoint.taskId}): ${(error as Error).message}` });
       }
     }
+  }
+
+  /** A body fastify does not parse (GET, HEAD), read in full within ACTIVATOR_MAX_BODY and the shared budget. */
+  function readRawBody(request: FastifyRequest, reply: FastifyReply, service: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const raw = request.raw;
+      const chunks: Buffer[] = [];
+      let length = 0;
+      reply.raw.once('close', () => holds.releaseBody(length));
+      const fail = (err: Error) => {
+        raw.off('data', onData);
+        raw.resume(); // drain, never forward
+        reject(err);
+      };
+      const onData = (chunk: Buffer) => {
+        if (length + chunk.length > config.maxBodyBytes) return fail(Object.assign(new Error(`request body is over the ${config.maxBodyBytes}-byte limit`), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }));
+        if (!holds.reserveBody(chunk.length)) return fail(new OverloadedError(service, `${bounds.maxBufferedBodyBytes} bytes of request bodies are already buffered`));
+        length += chunk.length;
+        chunks.push(chunk);
+      };
+      raw.on('data', onData);
+      raw.once('end', () => resolve(Buffer.concat(chunks, length)));
+      raw.once('error', (err) => fail(new ActivatorError('SA_BAD_REQUEST', 'malformed request body', service, { detail: err.message })));
+      raw.once('aborted', () => fail(new ActivatorError('SA_BAD_REQUEST', 'request body cut off', service)));
+    });
   }
 
   attachWebSocketProxy(app, deps, { holds, problemLog, trusted, maxEarlyBytes: bounds.maxUpgradeEarlyBytes, holdGraceMs: HOLD_GRACE_MS });

@@ -149,3 +149,21 @@ t.test('a slow client gets its head cut off after ACTIVATOR_HEADERS_TIMEOUT', as
   t.match(answer, /^HTTP\/1\.1 408 /, '408 Request Timeout');
   t.ok(ms < 3000, `closed after ${ms} ms (Node's default: 60 s, checked every 30 s)`);
 });
+
+t.test('smuggling and malformed framing: 400, and nothing reaches the app (a GET body is read in full before it is sent)', async (t) => {
+  const { port, seen } = await setup(t);
+  const cases: Record<string, string> = {
+    'CL+TE': 'POST /clte HTTP/1.1\r\nHost: web.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: web.test\r\n\r\n',
+    'two Content-Lengths': 'POST /dupcl HTTP/1.1\r\nHost: web.test\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd',
+    'obs-fold': 'GET /fold HTTP/1.1\r\nHost: web.test\r\nX-Foo: a\r\n bar\r\n\r\n',
+    'bad chunk size (POST)': 'POST /badchunk HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+    'bad chunk size (GET)': 'GET /badchunk-get HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n',
+    'chunk size overflow': 'POST /overflow HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nabc\r\n0\r\n\r\n',
+  };
+  const before = seen.length;
+  for (const [name, raw] of Object.entries(cases)) {
+    const answer = await rawExchange(port, raw, 1500);
+    t.match(answer, /^HTTP\/1\.1 400 /, `${name}: 400`);
+  }
+  t.same(seen.slice(before).map((s) => s.url), [], 'the app saw none of them');
+});
