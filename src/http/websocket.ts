@@ -72,7 +72,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, bound
         socket.pause();
         fail(socket, new ActivatorError('SA_BAD_REQUEST', `sent more than ${bounds.maxEarlyBytes} bytes before the upgrade was answered`, service), req);
         // No lingering: whatever else it sends is not read.
-        setTimeout(() => socket.destroy(), 100).unref();
+        setTimeout(() => socket.destroy(), 1000).unref();
         return;
       }
       early.push(chunk);

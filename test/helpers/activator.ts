@@ -16,6 +16,8 @@ export interface ActivatorOptions {
   /** Placement constraints, e.g. node.labels.sa.node==n1. */
   constraints?: string[];
   on?: SwarmTarget;
+  /** Bind-mount the Docker socket (default true); false with ACTIVATOR_DOCKER_HOST pointing at the API proxy. */
+  dockerSocket?: boolean;
 }
 
 export interface RunningActivator {
@@ -52,7 +54,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
       ContainerSpec: {
         Image: opts.image ?? 'swarm-activator:dev',
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        Mounts: [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
+        Mounts: opts.dockerSocket === false ? [] : [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
         StopGracePeriod: 5e9,
       },
       RestartPolicy: { Condition: 'none' },
