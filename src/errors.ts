@@ -57,7 +57,7 @@ export class WakeTimeoutError extends ActivatorError {
 export class AppFailedError extends ActivatorError {
   constructor(
     app: string,
-    readonly taskError: string,
+    taskError: string,
   ) {
     // Swarm's task error (exit codes, image names, mount paths) is the operator's business: the log has it.
     super('SA_APP_FAILED', `app ${app} failed to start (its task stopped or failed; the activator's log has Swarm's error)`, app, { detail: taskError });
@@ -90,7 +90,7 @@ export class UpstreamError extends ActivatorError {
 export class WakeBackoffError extends ActivatorError {
   constructor(
     app: string,
-    readonly lastFailure: ActivatorError,
+    lastFailure: ActivatorError,
     failedAgoMs: number,
     retryAfterMs: number,
   ) {

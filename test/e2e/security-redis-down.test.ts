@@ -21,7 +21,7 @@ let activator: RunningActivator;
 async function scaleRedis(replicas: number): Promise<void> {
   const svc = docker.getService(redisName);
   const spec = (await svc.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
-  await svc.update({ _query: { version: spec.Version.Index }, _body: { ...spec.Spec, Mode: { Replicated: { Replicas: replicas } } } } as unknown as object);
+  await svc.update({ _query: { version: spec.Version.Index }, _body: { ...spec.Spec, Mode: { Replicated: { Replicas: replicas } } } });
   if (replicas === 0) await waitFor('Redis gone', async () => (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${redisName}`] } })).length === 0, 30_000, 100);
   else await waitFor('Redis running', async () => (await runningTasks(redisName)).length > 0, 30_000, 100);
 }

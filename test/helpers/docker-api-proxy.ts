@@ -45,7 +45,7 @@ export async function startDockerApiProxy(name: string, run: string): Promise<Do
     async scale(replicas) {
       const svc = on.docker.getService(name);
       const spec = (await svc.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
-      await svc.update({ _query: { version: spec.Version.Index }, _body: { ...spec.Spec, Mode: { Replicated: { Replicas: replicas } } } } as unknown as object);
+      await svc.update({ _query: { version: spec.Version.Index }, _body: { ...spec.Spec, Mode: { Replicated: { Replicas: replicas } } } });
       if (replicas === 0) {
         await waitFor(`${name} gone`, async () => (await on.docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${name}`] } })).length === 0, 30_000, 100);
       } else {

@@ -21,7 +21,7 @@ export interface LoadResult {
 }
 
 export async function loadDuring(targets: LoadTarget[], opts: { forMs: number; everyMs: number; maxRounds: number; timeoutMs: number }): Promise<LoadResult> {
-  const result: LoadResult = { sent: 0, byTarget: new Map(targets.map((x) => [x.name, new Map()])), unclear: 0, slowestMs: 0 };
+  const result: LoadResult = { sent: 0, byTarget: new Map(targets.map((x) => [x.name, new Map<string | number, number>()])), unclear: 0, slowestMs: 0 };
   const until = Date.now() + opts.forMs;
   const pending: Array<Promise<void>> = [];
   for (let round = 0; round < opts.maxRounds && Date.now() < until; round++) {
