@@ -130,25 +130,28 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   // Every buffered body counts against one budget for all requests (ACTIVATOR_MAX_BUFFERED_BODY):
   // 1,000 held requests × 10 MB each must not be 10 GB of memory. Freed when the response ends.
-  app.addHook('preParsing', async (request, reply, payload) => {
-    // GET and HEAD bodies are not buffered (they stream to the app as they come): nothing to count.
-    if (!request.routed || request.method === 'GET' || request.method === 'HEAD') return payload;
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    // GET and HEAD bodies are not parsed by fastify (readRawBody reads them): nothing to count here.
+    if (!request.routed || request.method === 'GET' || request.method === 'HEAD') return done(null, payload);
     let counted = 0;
     reply.raw.once('close', () => {
       holds.releaseBody(counted);
       counted = 0;
     });
     const service = request.routed.entry.policy.service;
-    return payload.pipe(
-      new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          if (!holds.reserveBody(chunk.length)) {
-            return callback(Object.assign(new OverloadedError(service, `${bounds.maxBufferedBodyBytes} bytes of request bodies are already buffered`), { statusCode: 503 }));
-          }
-          counted += chunk.length;
-          callback(null, chunk);
-        },
-      }),
+    done(
+      null,
+      payload.pipe(
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            if (!holds.reserveBody(chunk.length)) {
+              return callback(Object.assign(new OverloadedError(service, `${bounds.maxBufferedBodyBytes} bytes of request bodies are already buffered`), { statusCode: 503 }));
+            }
+            counted += chunk.length;
+            callback(null, chunk);
+          },
+        }),
+      ),
     );
   });
 
