@@ -45,7 +45,7 @@ t.teardown(async () => {
 
 t.test('Redis unreachable for 30 s under load: every request answered, no blind scale-down, then full recovery', async (t) => {
   const busy = await createApp({ name: `${run}-busy`, run, replicas: 1, labels: { [LABELS.idleTimeout]: '1h' } });
-  const idle = await createApp({ name: `${run}-idle`, run, replicas: 1, labels: { [LABELS.idleTimeout]: '5s' } });
+  const idle = await createApp({ name: `${run}-idle`, run, replicas: 1, labels: { [LABELS.idleTimeout]: '12s' } });
   const asleep = await createApp({ name: `${run}-asleep`, run });
   t.teardown(async () => {
     await Promise.all([busy.remove(), idle.remove(), asleep.remove()]);
@@ -66,7 +66,7 @@ t.test('Redis unreachable for 30 s under load: every request answered, no blind 
   const backAt = Date.now();
   await waitAsleep(idle.name, 30_000);
   const sleptAfterMs = Date.now() - backAt;
-  t.comment(`figure: Redis cut off for ${Math.round(outageMs / 1000)} s: ${load.sent} requests, ${describeLoad(load)}; slowest ${Math.round(load.slowestMs)} ms; a wake during it: ${wokeDuring}; the idle app (5 s timeout) stayed at ${idleAtEnd} replica(s) during the outage and slept ${sleptAfterMs} ms after Redis was back`);
+  t.comment(`figure: Redis cut off for ${Math.round(outageMs / 1000)} s: ${load.sent} requests, ${describeLoad(load)}; slowest ${Math.round(load.slowestMs)} ms; a wake during it: ${wokeDuring}; the idle app (12 s timeout) stayed at ${idleAtEnd} replica(s) during the outage and slept ${sleptAfterMs} ms after Redis was back`);
 
   const busyAnswers = load.byTarget.get('busy');
   t.equal(busyAnswers?.get('no answer') ?? 0, 0, 'no request unanswered');
