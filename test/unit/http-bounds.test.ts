@@ -20,7 +20,7 @@ import { MemorySwarm } from '../helpers/memory-swarm.js';
 
 const log = pino({ level: 'silent' });
 
-async function setup(t: { teardown(fn: () => unknown): void }, config: Partial<HttpDeps['config']> = {}, handler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => void) {
+async function setup(t: { teardown(fn: () => unknown): void }, config: Partial<HttpDeps['config']> = {}, handler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => void, app: { labels?: Record<string, string>; startMs?: number; wake?: boolean } = {}) {
   const seen: Array<{ url: string; headers: IncomingMessage['headers']; bytes: number }> = [];
   /** Every request head the app received, complete or not. */
   const heads: string[] = [];
@@ -39,14 +39,14 @@ async function setup(t: { teardown(fn: () => unknown): void }, config: Partial<H
   const addr = origin.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   const swarm = new MemorySwarm();
-  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) });
-  swarm.behaviour.set('web', { port, startMs: 1 });
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port), ...app.labels });
+  swarm.behaviour.set('web', { port, startMs: app.startMs ?? 1 });
   const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
   await registry.start();
   const readiness = new ReadinessProbe(swarm, 500);
   const metrics = new Metrics({ defaultMetrics: false });
   const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 5 });
-  const app = await buildProxyApp({
+  const proxyApp = await buildProxyApp({
     config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200, ...config },
     registry,
     coordinator,
@@ -54,11 +54,11 @@ async function setup(t: { teardown(fn: () => unknown): void }, config: Partial<H
     metrics,
     log,
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const a = app.server.address();
+  await proxyApp.listen({ host: '127.0.0.1', port: 0 });
+  const a = proxyApp.server.address();
   const appPort = typeof a === 'object' && a ? a.port : 0;
   t.teardown(async () => {
-    await app.close();
+    await proxyApp.close();
     await registry.stop();
     await readiness.close();
     origin.closeAllConnections();
@@ -66,7 +66,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, config: Partial<H
   });
   const entry = registry.byService('web');
   if (!entry) throw new Error('not discovered');
-  await coordinator.ensureReady(entry, new AbortController().signal);
+  if (app.wake !== false) await coordinator.ensureReady(entry, new AbortController().signal);
   return { url: `http://127.0.0.1:${appPort}`, port: appPort, seen, heads };
 }
 
@@ -182,4 +182,19 @@ t.test('smuggling and malformed framing: 400, and nothing reaches the app (a GET
   t.match(late, /^HTTP\/1\.1 400 /, 'a bad chunk after a good one: 400');
   await new Promise((r) => setTimeout(r, 200));
   t.same(heads.slice(before), [], 'the app saw not even a request head of them');
+});
+
+t.test('waiting-page wakes take a hold slot: over the bound, 503 with Retry-After instead of more work', async (t) => {
+  const { url } = await setup(t, { maxHeldPerApp: 1 }, undefined, { labels: { [LABELS.strategy]: 'waiting-page' }, startMs: 1500, wake: false });
+  const browser = { host: 'web.test', accept: 'text/html' };
+  const first = await send(`${url}/`, { headers: browser });
+  t.equal(first.status, 503);
+  t.equal(first.header('x-activator-waking'), 'web', 'the first browser gets the waiting page (and its wake a slot)');
+  const second = await send(`${url}/`, { headers: browser });
+  t.equal(second.status, 503);
+  t.equal(second.header('x-activator-error'), 'SA_TOO_MANY_HELD', 'the next one is over the bound');
+  t.equal(second.header('retry-after'), '5');
+  await new Promise((r) => setTimeout(r, 2000));
+  const ready = await send(`${url}/`, { headers: browser });
+  t.equal(ready.status, 200, 'the slot is freed when the wake settles');
 });
