@@ -198,3 +198,29 @@ t.test('waiting-page wakes take a hold slot: over the bound, 503 with Retry-Afte
   const ready = await send(`${url}/`, { headers: browser });
   t.equal(ready.status, 200, 'the slot is freed when the wake settles');
 });
+
+t.test('a held request is answered at its wake timeout + 5 s, even when a Docker call never returns', async (t) => {
+  const swarm = new (class extends MemorySwarm {
+    override listTasks(): Promise<never> {
+      return new Promise(() => undefined); // a Docker call stuck for good
+    }
+  })();
+  swarm.add('stuck', { [LABELS.hosts]: 'stuck.test', [LABELS.port]: '80', [LABELS.wakeTimeout]: '200ms' });
+  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
+  await registry.start();
+  const readiness = new ReadinessProbe(swarm, 500);
+  const metrics = new Metrics({ defaultMetrics: false });
+  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 5 });
+  const app = await buildProxyApp({ config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200 }, registry, coordinator, traffic: new OwnTraffic(metrics), metrics, log });
+  t.teardown(async () => {
+    await app.close();
+    await registry.stop();
+    await readiness.close();
+  });
+  const started = Date.now();
+  const res = await app.inject({ method: 'GET', url: '/', headers: { host: 'stuck.test' } });
+  const ms = Date.now() - started;
+  t.equal(res.statusCode, 504);
+  t.equal(res.headers['x-activator-error'], 'SA_WAKE_TIMEOUT');
+  t.ok(ms >= 5000 && ms < 7000, `answered after ${ms} ms (wake timeout 200 ms + 5 s)`);
+});
