@@ -43,7 +43,6 @@ else
       --change "LABEL sa.hash=$hash" \
       --change "LABEL sa.haproxy-version=$haproxy_version" \
       --change 'EXPOSE 2375' \
-      --change 'STOPSIGNAL SIGUSR1' \
       --change 'CMD ["/usr/sbin/haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
       - "$IMAGE" >/dev/null
   sa_log "$IMAGE imported in $(sa_since "$t") (HAProxy $haproxy_version, $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
