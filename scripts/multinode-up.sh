@@ -54,7 +54,7 @@ for i in 1 2 3; do
   # nsenter, not `ip netns exec`: that remounts /sys and hides the cgroup mounts from dockerd.
   DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid nohup nsenter --net="/var/run/netns/$(mn_ns "$i")" dockerd \
     --data-root "$d/data" --exec-root "$d/exec" --host "unix://$d/docker.sock" --pidfile "$d/docker.pid" \
-    --bip "172.3$i.0.1/24" >"$d/dockerd.log" 2>&1 </dev/null 9>&- &
+    --bip "172.3$i.0.1/24" >"$d/dockerd.log" 2>&1 </dev/null 8>&- 9>&- &   # no lock fd of a caller handed to the daemon (it would hold the lock as long as it runs)
   echo $! >"$d/dockerd.started"
 done
 for i in 1 2 3; do

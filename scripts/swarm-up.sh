@@ -31,7 +31,7 @@ start_dockerd() {
       --exec-root "$SA_STATE_DIR/exec" \
       --host "$SA_OWN_DOCKER_HOST" \
       --pidfile "$pidfile" \
-      >"$log" 2>&1 </dev/null 9>&- &   # 9>&-: don't hand our lock fd to the daemon
+      >"$log" 2>&1 </dev/null 8>&- 9>&- &   # 8/9: no lock fd (ours, or a caller's) handed to the daemon: it would hold the lock for its lifetime
     pid=$!
     echo "$pid" >"$SA_STATE_DIR/dockerd.started"
     sa_log "started dockerd (pid $pid), log $log"

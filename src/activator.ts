@@ -3,7 +3,8 @@
  * apps) without listening: main.ts listens; tests can run the same thing in-process.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { AppRegistry } from './discovery/app-registry.js';
 import { buildAdminApp } from './http/admin.js';
@@ -23,6 +24,7 @@ import { RedisStore } from './store/redis-store.js';
 import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
 import { createQueuedSwarm } from './swarm/queued-swarm.js';
 import { WakeCoordinator } from './wake/coordinator.js';
+import { redactUrl } from './redact.js';
 import { ReadinessProbe } from './wake/readiness.js';
 import { WakeHistory } from './wake/wake-history.js';
 
@@ -59,7 +61,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   });
   const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs);
   const traffic = new OwnTraffic(metrics);
-  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore(Date.now, config.adminMaxSessions);
+  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }), ...redisPassword(config) }) : new MemoryStore(Date.now, config.adminMaxSessions);
   // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
   const guard = new ScaleDownGuard();
   // eslint-disable-next-line prefer-const -- assigned below: the coordinator and the reaper refer to each other
@@ -122,7 +124,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
       keepAwake.start();
       await adminApp.listen({ host: config.host, port: config.adminPort });
       await proxyApp.listen({ host: config.host, port: config.port });
-      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: config.dockerHost, store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
+      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: redactUrl(config.dockerHost), store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
     },
     async close() {
       await proxyApp.close();
@@ -135,4 +137,14 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     },
   };
 
+}
+
+/** The Redis password from ACTIVATOR_REDIS_PASSWORD_FILE (a Swarm secret), read once at start-up. */
+function redisPassword(config: Readonly<Config>): { password?: string } {
+  if (!config.redisPasswordFile) return {};
+  try {
+    return { password: readFileSync(config.redisPasswordFile, 'utf8').trim() };
+  } catch (err) {
+    throw new ConfigError('ACTIVATOR_REDIS_PASSWORD_FILE', `cannot read ${config.redisPasswordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

@@ -2,9 +2,11 @@
 import { readFileSync, statSync } from 'node:fs';
 import { inspect } from 'node:util';
 import bytes from 'bytes';
+import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
-import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseTimezone } from './idle/keep-awake.js';
+import { redactUrl } from './redact.js';
 import { STRATEGIES, type Strategy } from './labels.js';
 
 /** A token read from a file: its value never shows in a log line, JSON or inspect output. */
@@ -92,6 +94,23 @@ export interface Config {
   adminSessionTtlMs: number;
   /** Admin sessions kept at most (memory store; the oldest goes first). */
   adminMaxSessions: number;
+  // --- bounds on what clients can make the activator hold (docs/security.md) ---
+  /** Peers whose X-Forwarded-* are believed: CIDRs, addresses, or `local-networks`. */
+  trustedProxies: string[];
+  /** Requests held for wakes, all apps together. */
+  maxHeldTotal: number;
+  /** Request body bytes buffered at once, all requests together. */
+  maxBufferedBodyBytes: number;
+  /** Time a client has to send its request head (slowloris). */
+  headersTimeoutMs: number;
+  /** Time a client has to send its whole request, head and body. */
+  requestTimeoutMs: number;
+  /** Bytes a client may send after an upgrade request before the upgrade is answered. */
+  maxUpgradeEarlyBytes: number;
+  /** Open client connections on the proxy port. */
+  maxConnections: number;
+  /** File holding the Redis password (a Swarm secret), used with ACTIVATOR_REDIS_URL. */
+  redisPasswordFile: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -113,7 +132,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     try {
       return parse(raw.trim());
     } catch (err) {
-      throw new ConfigError(key, `${(err as Error).message} (got "${raw}")`);
+      throw new ConfigError(key, `${(err as Error).message} (got "${redactUrl(raw)}")`);
     }
   };
   const int = (min: number, max: number) => (raw: string) => {
@@ -125,9 +144,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const duration = (min: number) => (raw: string) => {
     const ms = parseDuration(raw);
     if (ms < min) throw new Error(`must be at least ${min}ms`);
+    // Node's timers fire at once from 2^31 ms on (about 24.8 days).
+    if (ms > MAX_TIMER_MS) throw new Error(`must be at most ${MAX_TIMER_MS}ms (about 24 days)`);
     return ms;
   };
   const regex = (raw: string) => new RegExp(raw, 'i');
+  const size = (raw: string) => {
+    const n = bytes.parse(raw);
+    if (n === null || !Number.isFinite(n) || n < 1) throw new Error('must be a size such as 64kb or 256mb');
+    return n;
+  };
   const url = (raw: string) => new URL(raw).toString();
 
   const tokenFile = (key: string): AdminToken | undefined =>
@@ -225,7 +251,20 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       return ms;
     }),
     adminMaxSessions: read('ACTIVATOR_ADMIN_MAX_SESSIONS', 1000, int(1, 100_000)),
+    trustedProxies: read('ACTIVATOR_TRUSTED_PROXIES', ['local-networks'], (v) => {
+      const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const item of list) if (item !== 'local-networks' && item !== 'none' && !isAddressOrCidr(item)) throw new Error(`"${item}" is not an IP address, a CIDR, local-networks or none`);
+      return list.filter((x) => x !== 'none');
+    }),
+    maxHeldTotal: read('ACTIVATOR_MAX_HELD', 10_000, int(1, 1_000_000)),
+    maxBufferedBodyBytes: read('ACTIVATOR_MAX_BUFFERED_BODY', 128 * 1024 * 1024, size),
+    headersTimeoutMs: read('ACTIVATOR_HEADERS_TIMEOUT', 10_000, duration(100)),
+    requestTimeoutMs: read('ACTIVATOR_REQUEST_TIMEOUT', 30_000, duration(100)),
+    maxUpgradeEarlyBytes: read('ACTIVATOR_MAX_UPGRADE_EARLY_BYTES', 64 * 1024, size),
+    maxConnections: read('ACTIVATOR_MAX_CONNECTIONS', 20_000, int(1, 1_000_000)),
+    redisPasswordFile: read('ACTIVATOR_REDIS_PASSWORD_FILE', undefined, (v) => v),
   };
+  if (config.requestTimeoutMs < config.headersTimeoutMs) throw new ConfigError('ACTIVATOR_REQUEST_TIMEOUT', `must be at least ACTIVATOR_HEADERS_TIMEOUT (${config.headersTimeoutMs} ms)`);
   // After every other key, so a bad value elsewhere is reported as itself.
   if (!config.adminTokens.operate && !config.adminTokens.read) {
     throw new ConfigError(
@@ -239,4 +278,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     if (twin) throw new ConfigError(twin.source, `holds the same token as ${a.source}; each role needs its own token`);
   }
   return Object.freeze(config);
+}
+
+function isAddressOrCidr(text: string): boolean {
+  const [ip = '', bits, extra] = text.split('/');
+  const family = isIP(ip);
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }

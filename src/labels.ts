@@ -2,7 +2,7 @@
  * Every label key the activator reads or writes, and the parser from a service's labels to its
  * AppPolicy. The single source of truth for the label schema (README "Labels" mirrors it).
  */
-import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseTimezone, parseWindows, type KeepAwakeSchedule } from './idle/keep-awake.js';
 import { hostsFromRule, isValidHostname, normaliseName } from './traefik-rule.js';
 
@@ -115,6 +115,18 @@ export interface LabelError {
 
 export type PolicyResult = { ok: true; policy: AppPolicy } | { ok: false; errors: LabelError[] };
 
+/** A service's hosts: our own label wins, else every Host(...) of its Traefik routers (lower case, no repeats). */
+export function hostsFromLabels(labels: Record<string, string>): string[] {
+  const hostsLabel = labels[LABELS.hosts];
+  const hosts =
+    hostsLabel !== undefined
+      ? hostsLabel.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
+      : Object.entries(labels)
+          .filter(([key]) => TRAEFIK.routerRule.test(key))
+          .flatMap(([, rule]) => hostsFromRule(rule));
+  return [...new Set(hosts)];
+}
+
 /** "200-399,404" → ranges; "<500" is accepted as shorthand for 100-499. */
 export function parseStatusRanges(text: string): StatusRange[] {
   const ranges: StatusRange[] = [];
@@ -164,17 +176,8 @@ export function parsePolicy(
     }
   };
 
-  // Hosts: our own label wins, else every Host(...) of the service's Traefik routers.
-  let hosts: string[];
   const hostsLabel = labels[LABELS.hosts];
-  if (hostsLabel !== undefined) {
-    hosts = hostsLabel.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
-  } else {
-    hosts = Object.entries(labels)
-      .filter(([key]) => TRAEFIK.routerRule.test(key))
-      .flatMap(([, rule]) => hostsFromRule(rule));
-  }
-  hosts = [...new Set(hosts)];
+  const hosts = hostsFromLabels(labels);
   const hasPortSource = labels[LABELS.port] !== undefined || Object.keys(labels).some((k) => TRAEFIK.servicePort.test(k));
   // A member of a group with neither host nor port is a worker: it wakes with the group.
   const http = !(hosts.length === 0 && !hasPortSource && labels[LABELS.group] !== undefined);
@@ -237,7 +240,7 @@ export function parsePolicy(
     wakeTimeoutMs: field(LABELS.wakeTimeout, defaults.wakeTimeoutMs, positiveDuration),
     idleTimeoutMs: field(LABELS.idleTimeout, defaults.idleTimeoutMs, positiveDuration),
     idleReplicas: field(LABELS.idleReplicas, 0, (v) => parseIntLabel(v, 0, 100)),
-    minAwakeMs: field(LABELS.minAwake, defaults.minAwakeMs, parseDuration),
+    minAwakeMs: field(LABELS.minAwake, defaults.minAwakeMs, boundedDuration),
     probe: { path: probePath, statuses: field(LABELS.probeStatus, [{ from: 100, to: 499 }], parseStatusRanges) },
     traefikServices: traefikServiceLabel
       ? traefikServiceLabel.split(',').map((s) => s.trim()).filter(Boolean)
@@ -291,8 +294,15 @@ export function parseKeepAwake(labels: Record<string, string>, defaultTimezone: 
   }
 }
 
-function positiveDuration(v: string): number {
+/** Node's timers fire at once from 2^31 ms on: a longer duration would be "now", not "never". */
+function boundedDuration(v: string): number {
   const ms = parseDuration(v);
+  if (ms > MAX_TIMER_MS) throw new Error(`"${v}" is longer than ${MAX_TIMER_MS} ms (about 24 days), the longest a timer holds`);
+  return ms;
+}
+
+function positiveDuration(v: string): number {
+  const ms = boundedDuration(v);
   if (ms <= 0) throw new Error(`"${v}" must be longer than 0`);
   return ms;
 }

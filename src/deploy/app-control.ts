@@ -2,7 +2,7 @@
  * wake / sleep / set-idle from the CLI, straight through Docker: the same version-checked scale
  * (with the state labels in the same spec update) the activator does, so its view stays right.
  */
-import { formatDuration, parseDuration } from '../duration.js';
+import { MAX_TIMER_MS, formatDuration, parseDuration } from '../duration.js';
 import { keepAwakeState, parseTimezone, parseWindows } from '../idle/keep-awake.js';
 import { DEFAULT_KEEP_AWAKE_LEAD_MS, LABELS, MAX_KEEP_AWAKE_LEAD_MS } from '../labels.js';
 import { foldAsleep } from '../savings/savings.js';
@@ -125,6 +125,7 @@ export async function setIdle(deps: Pick<ControlDeps, 'swarm'>, app: string, dur
     throw new InvalidInputError(`<duration>: ${(err as Error).message}`);
   }
   if (ms <= 0) throw new InvalidInputError(`<duration>: "${duration}" must be longer than 0`);
+  if (ms > MAX_TIMER_MS) throw new InvalidInputError(`<duration>: "${duration}" is longer than ${MAX_TIMER_MS} ms (about 24 days), the longest a timer holds`);
   const { services } = await resolveApp(deps.swarm, app);
   const value = duration.trim();
   const results = [];

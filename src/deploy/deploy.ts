@@ -3,7 +3,7 @@
  * undeploy: `docker stack rm`, then wait until its services, networks, configs, secrets and (on this
  * node) containers are gone.
  */
-import { LABELS } from '../labels.js';
+import { LABELS, hostsFromLabels } from '../labels.js';
 import { foldAsleep } from '../savings/savings.js';
 import { waitForConvergence, type ConvergeTarget } from './converge.js';
 import type { DockerCli, ResolveImage } from './docker-cli.js';
@@ -79,6 +79,18 @@ export async function deploy(deps: DeployDeps, options: DeployOptions): Promise<
   }
   if (net.driver !== 'overlay' || net.scope !== 'swarm') {
     throw new InvalidInputError(`network "${network}" is a ${net.scope}-scoped ${net.driver} network; services need a swarm-scoped overlay network`);
+  }
+
+  // A Host belongs to its first owner: a stack must not take over another environment's Host (the
+  // activator would keep routing it to the first owner, and Traefik would load-balance between both).
+  const ours = new Set(labelled.services.flatMap((plan) => plan.hosts.map((h) => h.toLowerCase())));
+  for (const other of await deps.engine.listServices([`${LABELS.enable}=true`])) {
+    if (other.labels[STACK_NAMESPACE_LABEL] === labelled.stack) continue;
+    const taken = hostsFromLabels(other.labels).find((h) => ours.has(h));
+    if (taken === undefined) continue;
+    const where = other.labels[STACK_NAMESPACE_LABEL] ? `stack ${other.labels[STACK_NAMESPACE_LABEL]}` : 'no stack';
+    const env = other.labels[LABELS.deployEnv] ? `, environment ${other.labels[LABELS.deployEnv]}` : '';
+    throw new InvalidInputError(`host ${taken} is already claimed by service ${other.name} (${where}${env}); pick another --env or --domain, or undeploy that environment first`);
   }
 
   // A redeploy keeps awake services awake (a push must not cut off a demo) and keeps the state labels.
@@ -213,6 +225,12 @@ export async function undeploy(deps: DeployDeps, stack: string, options: Undeplo
   const ns = `${STACK_NAMESPACE_LABEL}=${stack}`;
 
   const services = await deps.engine.listServices([ns]);
+  // Only what deploy made: every service of the stack carries the labels deploy writes. Without
+  // this, `undeploy --app swarm --env activator` removed the activator itself.
+  const foreign = services.find((s) => !s.labels[LABELS.deployApp] || !s.labels[LABELS.deployEnv]);
+  if (foreign) {
+    throw new InvalidInputError(`stack ${stack} was not made by swarm-activator deploy (service ${foreign.name} has no ${LABELS.deployApp}/${LABELS.deployEnv} labels); refusing to remove it (use docker stack rm ${stack} if you mean it)`);
+  }
   const networks = await deps.engine.listNetworks(stack);
   const others = await deps.engine.listConfigsAndSecrets(stack);
   if (services.length === 0 && networks.length === 0 && others.length === 0) {

@@ -14,7 +14,7 @@
  *   to; unless `awake`, it is deployed with `deploy.replicas: 0` (or its idle-replicas).
  */
 import YAML from 'yaml';
-import { parseDuration } from '../duration.js';
+import { MAX_TIMER_MS, parseDuration } from '../duration.js';
 import { LABEL_PREFIX, LABELS, STRATEGIES, TRAEFIK, parsePolicy, type PolicyDefaults } from '../labels.js';
 import { isValidTimezone, parseWindows } from '../idle/keep-awake.js';
 import { isValidHostname, normaliseName } from '../traefik-rule.js';
@@ -579,8 +579,13 @@ function readExtension(raw: Json | undefined, fail: (key: string, message: strin
 
 function checkDuration(value: string, fail: (message: string) => void): boolean {
   try {
-    if (parseDuration(value) <= 0) {
+    const ms = parseDuration(value);
+    if (ms <= 0) {
       fail(`"${value}" must be longer than 0`);
+      return false;
+    }
+    if (ms > MAX_TIMER_MS) {
+      fail(`"${value}" is longer than ${MAX_TIMER_MS} ms (about 24 days), the longest a timer holds`);
       return false;
     }
     return true;

@@ -43,7 +43,8 @@ export interface AdminDeps {
 }
 
 export const MIN_IDLE_TIMEOUT_MS = 1000;
-export const MAX_IDLE_TIMEOUT_MS = 30 * 86_400_000;
+/** 24 days: a label past 2^31 ms (24.8 days) is refused by parsePolicy (Node timers cannot hold it). */
+export const MAX_IDLE_TIMEOUT_MS = 24 * 86_400_000;
 
 const SLEEP_STATUS: Record<ScaleDownOutcome, number> = {
   'scaled-down': 200,

@@ -2,7 +2,7 @@
  * One app as ops see it: GET /api/apps and the dashboard's live feed (GET /api/events) send the
  * same view, so the page and the CLI never disagree.
  */
-import type { AppEntry } from '../discovery/app-registry.js';
+import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
 import type { IdleReaper } from '../idle/reaper.js';
 import { keepAwakeView } from '../idle/keep-awake.js';
 import type { TrafficTracker } from '../idle/traffic.js';
@@ -18,6 +18,8 @@ export interface AppViewDeps {
   history?: Pick<WakeHistory, 'inProgress' | 'recent' | 'usualMs'> | undefined;
   /** Every app's savings facts (GET /api/report, the savings column). */
   savings?: (() => SavingsInput[]) | undefined;
+  /** Hosts a service claims together with another (the owner keeps each). */
+  registry?: Pick<AppRegistry, 'conflictsOf'> | undefined;
 }
 
 /** What the dashboard shows as the app's state: asleep, waking, awake, failed, or backing off after a failure. */
@@ -104,5 +106,7 @@ function appView(e: AppEntry, deps: AppViewDeps, savings: Savings | undefined, n
     keepAwakeUntil: (e.policy.keepAwakeUntil ?? 0) > now ? new Date(e.policy.keepAwakeUntil ?? 0).toISOString() : null,
     // What sleeping saved, all time (GET /api/report for a range and per environment).
     savings: savingsView(savings),
+    // Hosts this service claims together with another (the owner keeps each; see the error log).
+    hostConflicts: deps.registry?.conflictsOf(service) ?? [],
   };
 }

@@ -190,7 +190,7 @@ export class IdleReaper {
   }
 
   private groupOf(entry: AppEntry): string[] {
-    const members = this.options.registry.groupMembers(entry.policy.group).map((m) => m.policy.service);
+    const members = this.options.registry.groupMembers(entry.policy.group, entry.deployment).map((m) => m.policy.service);
     return members.includes(entry.policy.service) ? members : [entry.policy.service];
   }
 

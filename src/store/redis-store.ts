@@ -37,6 +37,8 @@ type ScriptedRedis = Redis & {
 
 export interface RedisStoreOptions {
   url: string;
+  /** AUTH password (from a Swarm secret file); overrides one in the URL. Never logged. */
+  password?: string;
   prefix?: string;
   /** Per-command timeout; a slow Redis fails the call rather than stalling the idle check. */
   commandTimeoutMs?: number;
@@ -51,6 +53,7 @@ export class RedisStore implements Store {
   constructor(options: RedisStoreOptions) {
     this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
     const redis = new Redis(options.url, {
+      ...(options.password !== undefined ? { password: options.password } : {}),
       connectTimeout: 2000,
       commandTimeout: options.commandTimeoutMs ?? 2000,
       maxRetriesPerRequest: 1,

@@ -39,6 +39,7 @@ interface RawService {
   ID: string;
   Version?: { Index?: number };
   UpdatedAt?: string;
+  CreatedAt?: string;
   Spec: {
     Name: string;
     Labels?: Record<string, string>;
@@ -74,6 +75,7 @@ function toServiceInfo(raw: RawService): ServiceInfo {
     labels: raw.Spec.Labels ?? {},
     replicas: mode?.Global ? null : (mode?.Replicated?.Replicas ?? 1),
     updatedAt: raw.UpdatedAt ?? '',
+    createdAt: raw.CreatedAt ?? '',
     templateKey: createHash('sha1').update(JSON.stringify(raw.Spec.TaskTemplate ?? null)).digest('base64url'),
     ...(reservation || limit ? { memory: { reservation, limit } } : {}),
   };

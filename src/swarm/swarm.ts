@@ -12,6 +12,8 @@ export interface ServiceInfo {
   /** Desired replicas; null for global services (not scalable). */
   replicas: number | null;
   updatedAt: string;
+  /** When the service was created (ISO): the first of two services claiming one Host keeps it. */
+  createdAt?: string;
   /**
    * A digest of the task template (image, command, env, mounts, force-update counter, …): it changes
    * when the service is redeployed or updated, never when only replicas or labels change.

@@ -204,7 +204,9 @@ export class WakeCoordinator {
     const deadline = Date.now() + policy.wakeTimeoutMs;
     const timeout = AbortSignal.timeout(policy.wakeTimeoutMs);
     let scaled = false;
-    const members = registry.groupMembers(policy.group);
+    /** The members this wake scaled up: a failed wake undoes these and nothing else. */
+    const scaledUp: AppEntry[] = [];
+    const members = registry.groupMembers(policy.group, entry.deployment);
     const group = members.some((m) => m.policy.service === policy.service) ? members : [entry];
 
     let cold = false;
@@ -225,6 +227,7 @@ export class WakeCoordinator {
             labelsFor: (current) => foldAsleep(current.labels, current.replicas, member.policy.idleReplicas, Date.now()),
           });
           if (res.changed) {
+            scaledUp.push(member);
             metrics.wakes.inc({ app: member.policy.service });
             log.info({ service: member.policy.service, from: res.previousReplicas, to: target, version: res.version }, 'scaled up');
           }
@@ -263,7 +266,10 @@ export class WakeCoordinator {
             labels: stateLabels(`woken: ${reason}`),
             labelsFor: (current) => foldAsleep(current.labels, current.replicas, policy.idleReplicas, Date.now()),
           });
-          if (again.changed) log.warn({ to: policy.replicas }, 'scaled down under a wake; scaled up again');
+          if (again.changed) {
+            if (!scaledUp.some((m) => m.policy.service === policy.service)) scaledUp.push(entry);
+            log.warn({ to: policy.replicas }, 'scaled down under a wake; scaled up again');
+          }
         }
         if (Date.now() >= deadline) throw new WakeTimeoutError(policy.service, policy.wakeTimeoutMs, lastSeen);
         let booting = check.booting;
@@ -280,8 +286,13 @@ export class WakeCoordinator {
       const err = asActivatorError(raw, policy.service);
       metrics.wakeFailures.inc({ app: policy.service, reason: err.code });
       log.error({ err, code: err.code }, 'wake failed');
-      // Don't leave a half-woken app behind: it would crash-loop or sit unready forever.
-      if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') await this.scaleBack(group, log, `wake failed: ${err.code}`);
+      // Don't leave a half-woken app behind: it would crash-loop or sit unready forever. Only what
+      // this wake scaled up goes back: an app someone else scaled up keeps its replicas, whoever
+      // asks for it (a stranger's request must not put a running app to sleep).
+      if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') {
+        if (scaledUp.length > 0) await this.scaleBack(scaledUp, log, `wake failed: ${err.code}`);
+        else log.warn({ code: err.code }, 'wake failed; this wake scaled nothing up, so nothing is scaled back');
+      }
       metrics.setState(policy.service, 'asleep');
       this.noteFailure(entry, err);
       history?.finished(policy.service, { ms: Math.round(performance.now() - started), outcome: 'failed', code: err.code, message: err.message.slice(0, 300), cold: true });

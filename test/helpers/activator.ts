@@ -24,6 +24,8 @@ export interface ActivatorOptions {
    * /run/secrets/activator-admin-token (ACTIVATOR_ADMIN_TOKEN_FILE). Default: a fresh random one.
    */
   adminToken?: string;
+  /** Bind-mount the Docker socket (default true); false with ACTIVATOR_DOCKER_HOST pointing at the API proxy. */
+  dockerSocket?: boolean;
 }
 
 /** Where the secret lands in the activator's container. */
@@ -74,10 +76,10 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
       ContainerSpec: {
         Image: opts.image ?? 'swarm-activator:dev',
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        Mounts: [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
+        Mounts: opts.dockerSocket === false ? [] : [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
         Secrets: [{ SecretID: secret.id, SecretName: secretName, File: { Name: 'activator-admin-token', UID: '0', GID: '0', Mode: 0o444 } }],
         // The image runs as an unprivileged user: the socket's group lets it use the Docker API.
-        Groups: [String(statSync(socketPath).gid)],
+        ...(opts.dockerSocket === false ? {} : { Groups: [String(statSync(socketPath).gid)] }),
         StopGracePeriod: 5e9,
       },
       RestartPolicy: { Condition: 'none' },

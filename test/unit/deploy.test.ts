@@ -244,3 +244,22 @@ t.test('docker CLI failures surface with their output', async (t) => {
   };
   await t.rejects(deploy({ engine: c, cli: c }, base), { message: /undefined network "nope"/ });
 });
+
+t.test('undeploy refuses a stack deploy did not make (it once removed the activator itself)', async (t) => {
+  const c = new FakeCluster();
+  c.services.push({ id: 'a1', name: 'swarm-activator_activator', labels: { [STACK_NAMESPACE_LABEL]: 'swarm-activator', 'traefik.enable': 'true' }, replicas: 2, updateState: undefined, updateMessage: undefined });
+  await t.rejects(undeploy({ engine: c, cli: c }, 'swarm-activator'), { name: 'InvalidInputError', message: /stack swarm-activator was not made by swarm-activator deploy \(service swarm-activator_activator has no swarm-activator\.deploy\.app/ });
+  t.same(c.removed, [], 'docker stack rm never ran');
+  t.equal(c.services.length, 1, 'the activator is still there');
+});
+
+t.test('deploy refuses a stack whose Host another environment owns', async (t) => {
+  const c = new FakeCluster();
+  c.services.push({ id: 'o1', name: 'other-prod_web', labels: { [STACK_NAMESPACE_LABEL]: 'other-prod', [LABELS.enable]: 'true', [LABELS.deployEnv]: 'prod', [LABELS.hosts]: 'shop.mr-1.example.com' }, replicas: 1, updateState: undefined, updateMessage: undefined });
+  await t.rejects(deploy({ engine: c, cli: c }, base), { name: 'InvalidInputError', message: /host shop\.mr-1\.example\.com is already claimed by service other-prod_web \(stack other-prod, environment prod\)/ });
+  t.equal(c.deployed.length, 0, 'nothing deployed');
+  const again = await deploy({ engine: c, cli: c }, { ...base, env: 'mr-2' });
+  t.equal(again.stack, 'shop-mr-2', 'another Host deploys');
+  const redeploy = await deploy({ engine: c, cli: c }, { ...base, env: 'mr-2' });
+  t.equal(redeploy.stack, 'shop-mr-2', 'a redeploy of the same stack keeps its own Host');
+});

@@ -16,11 +16,13 @@ interface Service {
   networks?: string[];
   ports?: Array<{ target: number; published: number; mode?: string }>;
   healthcheck?: { test: string[] };
-  deploy: { replicas?: number; labels?: string[]; placement?: { constraints?: string[] } };
+  secrets?: string[];
+  deploy: { replicas?: number; mode?: string; labels?: string[]; placement?: { constraints?: string[] }; resources?: { limits?: { memory?: string } } };
 }
 interface Stack {
   services: Record<string, Service>;
-  networks: Record<string, { external?: boolean }>;
+  networks: Record<string, { external?: boolean; internal?: boolean }>;
+  secrets?: Record<string, { external?: boolean; name?: string }>;
 }
 
 const root = join(import.meta.dirname, '..', '..', 'stack');
@@ -84,9 +86,23 @@ t.test('activator.yml', async (t) => {
   t.match(act.image, /swarm-activator/);
   t.equal(act.deploy.replicas, 2, 'two replicas for HA');
   t.ok(act.deploy.placement?.constraints?.includes('node.role == manager'), 'on a manager');
-  t.ok(act.volumes?.includes('/var/run/docker.sock:/var/run/docker.sock'), 'Docker socket');
+  t.notOk(act.volumes?.some((v) => v.includes('docker.sock')), 'no Docker socket in the activator');
+  t.equal(act.environment?.ACTIVATOR_DOCKER_HOST, 'tcp://docker-api:2375', 'the Docker API through the allow-list proxy');
+  t.ok(act.networks?.includes('docker-api'), 'on the proxy network');
+  t.match(act.deploy.resources?.limits?.memory, /^\d+M$/, 'a memory limit');
+  const proxy = stack.services['docker-api'] as Service;
+  t.match(proxy.image, /docker-api/);
+  t.ok(proxy.volumes?.includes('/var/run/docker.sock:/var/run/docker.sock'), 'the proxy has the socket');
+  t.same(proxy.networks, ['docker-api'], 'and only its own network');
+  t.ok(proxy.deploy.placement?.constraints?.includes('node.role == manager'), 'on managers');
+  t.equal(stack.networks['docker-api']?.internal, true, 'an internal network');
   t.equal(act.environment?.ACTIVATOR_REDIS_URL, 'redis://redis:6379', 'Redis of the same stack');
-  t.ok(stack.services.redis, 'redis service');
+  t.equal(act.environment?.ACTIVATOR_REDIS_PASSWORD_FILE, '/run/secrets/redis_password', 'Redis password from a secret file');
+  t.ok(act.secrets?.includes('redis_password'));
+  const redis = stack.services.redis as Service;
+  t.ok(redis.secrets?.includes('redis_password'), 'redis gets the same secret');
+  t.match(redis.command?.join(' '), /requirepass \$\$\(cat \/run\/secrets\/redis_password\)/, 'and requires it');
+  t.equal(stack.secrets?.redis_password?.external, true, 'created once by ops');
   t.equal(act.environment?.ACTIVATOR_NETWORK, DEPLOY_DEFAULTS.network);
   t.equal(act.environment?.ACTIVATOR_TRAEFIK_METRICS_URL, 'http://traefik:8082/metrics');
   t.match(act.healthcheck?.test.join(' '), /127\.0\.0\.1:8081\/healthz/, 'healthcheck on the admin port');

@@ -1,6 +1,7 @@
 // Sample upstream app for tests and the demo (plain ESM, runs on node 20 in local/node-base:20).
 //
-// Env: PORT (default 80), STARTUP_DELAY_MS (default 0: wait this long before listen()).
+// Env: PORT (default 80), STARTUP_DELAY_MS (default 0: wait this long before listen()),
+//      LOG_REQUESTS=1 (one "request METHOD URL" line per request head received).
 //
 //   GET /health        -> 200 "ok"
 //   ANY /status/<code> -> that status code
@@ -39,7 +40,10 @@ function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.end(buf);
 }
 
+const LOG_REQUESTS = process.env.LOG_REQUESTS === '1';
+
 const server = http.createServer((req, res) => {
+  if (LOG_REQUESTS) log(`request ${req.method} ${req.url}`);
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname;
 
