@@ -350,4 +350,42 @@ t.test('Connection: X-Forwarded-For: the app still sees the forwarded headers', 
   t.comment(`figure: with Connection listing them, the app saw X-Forwarded-For=${echo.headers['x-forwarded-for']}, X-Forwarded-Proto=${echo.headers['x-forwarded-proto']}`);
 });
 
-t.test('admin routes without a token: 401', { todo: 'admin auth (issue 12a, ACTIVATOR_ADMIN_TOKEN_FILE) has not landed on main yet; the coordinator writes this row after merging it' }, async () => undefined);
+t.test('admin routes without a token: 401, whatever the Host; state is untouched', async (t) => {
+  await startAwakeApp();
+  const before = await serviceState(awake.name);
+  const routes: Array<[string, string, string | undefined]> = [
+    ['GET', '/api/apps', undefined],
+    ['GET', '/api/report', undefined],
+    ['GET', '/api/events', undefined],
+    ['POST', `/api/apps/${awake.name}/sleep`, undefined],
+    ['POST', `/api/apps/${awake.name}/wake`, undefined],
+    ['PUT', `/api/apps/${awake.name}/idle-timeout`, JSON.stringify({ idleTimeout: '1s' })],
+    ['PUT', `/api/apps/${awake.name}/keep-awake`, JSON.stringify({ window: 'Mon-Sun 00:00-23:59' })],
+    ['GET', '/no-such-route', undefined],
+  ];
+  const statuses: string[] = [];
+  for (const [method, path, body] of routes) {
+    for (const [why, headers] of [
+      ['no token', {}],
+      ['wrong token', { authorization: `Bearer ${'x'.repeat(activator.adminToken.length)}` }],
+      ['Host of an app', { host: awake.host }],
+      ['token in a cookie it never was', { cookie: `sa_session=${activator.adminToken}` }],
+    ] as const) {
+      // undici's request, not fetch: fetch would not send a Host header of ours.
+      const res = await request(`${activator.adminUrl}${path}`, { method, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body } : {}) });
+      await res.body.dump();
+      statuses.push(`${method} ${path} (${why}): ${res.statusCode}`);
+      t.equal(res.statusCode, 401, `${method} ${path}, ${why}: 401`);
+      t.match(String(res.headers['www-authenticate'] ?? ''), /^Bearer realm=/, 'with WWW-Authenticate');
+    }
+  }
+  const after = await serviceState(awake.name);
+  t.equal(after.replicas, before.replicas, 'the app kept its replicas (no sleep went through)');
+  t.equal(after.labels[LABELS.idleTimeout], before.labels[LABELS.idleTimeout], 'and its idle timeout');
+  const ok = await activator.adminFetch('/api/apps');
+  t.equal(ok.status, 200, 'the operator token is accepted (the routes exist)');
+  await ok.body?.cancel();
+  const healthz = await fetch(`${activator.adminUrl}/healthz`);
+  t.equal(healthz.status, 200, '/healthz stays public');
+  t.comment(`figure: ${statuses.length} unauthenticated admin requests, ${statuses.filter((s) => s.endsWith(': 401')).length} answered 401`);
+});
