@@ -3,14 +3,19 @@
  * reads), exit 0 when it answers 2xx within 2 s, else 1. Node only: the image has no curl.
  */
 import { pathToFileURL } from 'node:url';
-import { loadConfig } from './config.js';
 
-/** Where the admin server is reachable from inside its own container. */
+/**
+ * Where the admin server is reachable from inside its own container. Reads only the two keys it
+ * needs, with loadConfig's defaults: the full configuration also reads the token files, which a
+ * health check every few seconds has no business opening (nor failing on).
+ */
 export function healthUrl(env: NodeJS.ProcessEnv = process.env): string {
-  const config = loadConfig(env);
-  const wildcard = config.host === '0.0.0.0' || config.host === '::' || config.host === '';
-  const host = wildcard ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
-  return `http://${host}:${config.adminPort}/healthz`;
+  const listen = env.ACTIVATOR_HOST?.trim() || '0.0.0.0';
+  const portText = env.ACTIVATOR_ADMIN_PORT?.trim() || '8081';
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw new Error(`ACTIVATOR_ADMIN_PORT: "${portText}" is not a port (0-65535)`);
+  const wildcard = listen === '0.0.0.0' || listen === '::';
+  const host = wildcard ? '127.0.0.1' : listen.includes(':') ? `[${listen}]` : listen;
+  return `http://${host}:${Number(portText)}/healthz`;
 }
 
 export async function checkHealth(url: string, timeoutMs = 2000): Promise<{ ok: boolean; detail: string }> {
