@@ -1,6 +1,6 @@
 /**
- * The image's HEALTHCHECK: GET /healthz on the admin port (the same configuration the activator
- * reads), exit 0 when it answers 2xx within 2 s, else 1. Node only: the image has no curl.
+ * The image's HEALTHCHECK: GET /healthz on the admin port (ACTIVATOR_ADMIN_PORT, ACTIVATOR_HOST),
+ * exit 0 when it answers 2xx within 2 s, else 1. Node only: the image has no curl.
  */
 import { pathToFileURL } from 'node:url';
 
