@@ -229,3 +229,4 @@ docker_build swarm-activator:dev "$h" "$SA_ROOT/Dockerfile" "$img" "$BASE_IMAGE"
 # Old builds of our images are now dangling: drop them.
 docker image prune -f --filter label=sa.hash >/dev/null 2>&1 || true
 sa_log "all images ready in $(sa_since "$t_all")"
+bash "$SA_ROOT/scripts/build-tool-images.sh"   # Traefik, Pebble (pinned, FROM scratch)

@@ -91,7 +91,8 @@ sa_env_file_set "$MN_ENV" SA_MN_BRIDGE "$MN_BRIDGE"
 ip route replace blackhole "$MN_POOL"
 
 # --- images --------------------------------------------------------------------------------------
-images=(local/node-base:20 sa/sample-app:dev swarm-activator:dev)
+source "$SA_ROOT/scripts/tools.sh" --env
+images=(local/node-base:20 sa/sample-app:dev swarm-activator:dev "sa/traefik:$SA_TRAEFIK_VERSION" "sa/pebble:$SA_PEBBLE_VERSION")
 for i in 1 2 3; do
   want="$(for img in "${images[@]}"; do docker image inspect -f '{{.Id}}' "$img"; done)"
   have="$(for img in "${images[@]}"; do mn_docker "$i" image inspect -f '{{.Id}}' "$img" 2>/dev/null || echo none; done)"

@@ -15,6 +15,8 @@ export interface ActivatorOptions {
   image?: string;
   /** Placement constraints, e.g. node.labels.sa.node==n1. */
   constraints?: string[];
+  /** More service labels, e.g. Traefik's (test/helpers/traefik.ts). */
+  labels?: Record<string, string>;
   on?: SwarmTarget;
 }
 
@@ -47,7 +49,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
   await removeService(opts.name, on);
   await on.docker.createService({
     Name: opts.name,
-    Labels: { 'sa.test': '1', 'sa.run-activator': opts.run },
+    Labels: { 'sa.test': '1', 'sa.run-activator': opts.run, ...opts.labels },
     TaskTemplate: {
       ContainerSpec: {
         Image: opts.image ?? 'swarm-activator:dev',
