@@ -216,7 +216,9 @@ t.test("idle detection reads Traefik's real metrics", async (t) => {
       [LABELS.idleTimeout]: `${IDLE_MS}ms`,
       'traefik.enable': 'true',
       'traefik.http.routers.metrics-app.rule': `Host(\`metrics.${domain}\`)`,
-      'traefik.http.routers.metrics-app.entrypoints': 'http',
+      // https (the http entrypoint redirects everything); Traefik's default certificate is enough here.
+      'traefik.http.routers.metrics-app.entrypoints': 'https',
+      'traefik.http.routers.metrics-app.tls': 'true',
       'traefik.http.services.metrics-app.loadbalancer.server.port': '80',
     },
   });
@@ -224,7 +226,7 @@ t.test("idle detection reads Traefik's real metrics", async (t) => {
   await activator.waitForApp(app.name);
   // Traefik routes to it directly: the activator never sees these requests.
   await waitFor("Traefik's router for the awake app", async () => {
-    const r = await edge.request(app.host, '/', { scheme: 'http' });
+    const r = await edge.request(app.host, '/', { insecure: true });
     return r.status === 200 && r.json<Echo>().remoteAddress === edge.taskIp;
   }, 30_000, 200);
 
@@ -232,7 +234,7 @@ t.test("idle detection reads Traefik's real metrics", async (t) => {
   const watching = watchReplicas(app.name, 3 * IDLE_MS);
   let direct = 0;
   while (Date.now() < until) {
-    const r = await edge.request(app.host, '/tick', { scheme: 'http' });
+    const r = await edge.request(app.host, '/tick', { insecure: true });
     if (r.status === 200 && r.json<Echo>().remoteAddress === edge.taskIp) direct++;
     await new Promise((r) => setTimeout(r, 400));
   }

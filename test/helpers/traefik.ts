@@ -20,6 +20,7 @@ import Docker from 'dockerode';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { DEPLOY_DEFAULTS } from '../../src/deploy/label-stack.js';
+import { startActivator, type RunningActivator } from './activator.js';
 import type { Reply } from './http.js';
 import { freePort, localSwarm, removeService, runningTasks, serviceLogs, waitFor, type SwarmTarget } from './swarm.js';
 
@@ -166,7 +167,7 @@ const ACCESS_LINE = /"(\S+) (\S+) [^"]*" (\d{3}) \S+ "[^"]*" "[^"]*" \d+ "([^"]*
  * `traefikNode` (by the file's own placement label) when given.
  */
 export async function startEdge(opts: { run: string; on?: SwarmTarget; traefikNodeId?: string; constraints?: string[] }): Promise<Edge> {
-  const on = opts.on ?? localSwarm;
+  const on = onEdgeNetwork(opts.on ?? localSwarm);
   const constraints = opts.constraints ?? [];
   const stack = `${opts.run}-edge`;
   const service = `${stack}_traefik`;
@@ -308,4 +309,78 @@ export async function startEdge(opts: { run: string; on?: SwarmTarget; traefikNo
     await cleanup();
     throw new Error(`${(err as Error).message}\nTraefik logs:\n${logs}\nPebble logs:\n${pebbleLogs}`);
   }
+}
+
+/** Traefik + Pebble, and an activator behind Traefik's catch-all that reads Traefik's metrics. */
+export interface EdgeRig {
+  edge: Edge;
+  activator: RunningActivator;
+  /** The activator's task address on EDGE_NETWORK. */
+  activatorIp: string;
+  /** Where apps go: the same swarm, on EDGE_NETWORK. */
+  on: SwarmTarget;
+  /** Who connected to the sample app for this answer (its echo's remoteAddress). */
+  servedBy(reply: Reply): 'activator' | 'traefik' | 'none';
+  stop(): Promise<void>;
+}
+
+export async function startRig(opts: { run: string; on?: SwarmTarget; env?: Record<string, string>; traefikNodeId?: string; edgeConstraints?: string[]; activatorConstraints?: string[] }): Promise<EdgeRig> {
+  const on = onEdgeNetwork(opts.on ?? localSwarm);
+  const edge = await startEdge({ run: opts.run, on, ...(opts.traefikNodeId ? { traefikNodeId: opts.traefikNodeId } : {}), ...(opts.edgeConstraints ? { constraints: opts.edgeConstraints } : {}) });
+  let activator: RunningActivator | undefined;
+  try {
+    activator = await startActivator({
+      name: `${opts.run}-activator`,
+      run: opts.run,
+      on,
+      labels: ACTIVATOR_TRAEFIK_LABELS,
+      ...(opts.activatorConstraints ? { constraints: opts.activatorConstraints } : {}),
+      env: { ACTIVATOR_TRAEFIK_METRICS_URL: edge.metricsUrl, ...opts.env },
+    });
+    const act = activator;
+    const activatorIp = await waitFor('activator task address', async () => (await runningTasks(act.name, on))[0]?.ip, 30_000, 100);
+    // The catch-all answers once Traefik has read the activator's labels (swarm provider poll: 5 s).
+    await waitFor('the catch-all routes to the activator', async () => (await edge.request('nobody.invalid', '/', { insecure: true })).header('x-activator-error') === 'SA_UNKNOWN_HOST', 30_000, 250);
+    return {
+      edge,
+      activator: act,
+      activatorIp,
+      on,
+      servedBy(reply) {
+        if (reply.status !== 200 || !reply.header('content-type')?.startsWith('application/json')) return 'none';
+        const from = reply.json<{ remoteAddress?: string }>().remoteAddress;
+        return from === activatorIp ? 'activator' : from === edge.taskIp ? 'traefik' : 'none';
+      },
+      async stop() {
+        await act.stop();
+        await edge.stop();
+      },
+    };
+  } catch (err) {
+    await activator?.stop();
+    await edge.stop();
+    throw err;
+  }
+}
+
+/**
+ * The seed deployment's Traefik labels (/work/shared/seed-labels.txt) for one app, in v3 form, plus
+ * what exposedByDefault=false and the shared network ask for; `middlewares` are added to the https
+ * router (before the shared redirect).
+ */
+export function seedLabels(name: string, host: string, middlewares: string[] = []): Record<string, string> {
+  const mw = [...middlewares, 'non-www-redirect-secure@swarm'].join(',');
+  return {
+    'traefik.enable': 'true',
+    'traefik.swarm.network': EDGE_NETWORK,
+    [`traefik.http.routers.${name}-http.entrypoints`]: 'http',
+    [`traefik.http.services.${name}.loadbalancer.server.port`]: '80',
+    [`traefik.http.routers.${name}-http.middlewares`]: 'non-www-redirect-secure@swarm',
+    [`traefik.http.routers.${name}-https.middlewares`]: mw,
+    [`traefik.http.routers.${name}-https.entrypoints`]: 'https',
+    [`traefik.http.routers.${name}-https.tls`]: 'true',
+    [`traefik.http.routers.${name}-https.tls.certresolver`]: 'le',
+    [`traefik.http.routers.${name}-http.rule`]: `Host(\`${host}\`)`,
+    [`traefik.http.routers.${name}-https.rule`]: `Host(\`${host}\`)`,
+  };
 }
