@@ -15,6 +15,8 @@ import { createApp, runId, serviceState, waitAsleep, waitFor, watchReplicas } fr
 import { LABELS } from '../../src/labels.js';
 
 const run = runId('tfa');
+// startRig may first wait for another file's Traefik rig on this swarm (one at a time).
+t.setTimeout(15 * 60_000);
 const domain = `${run}.sa-test.example.com`;
 let rig: EdgeRig;
 
@@ -26,6 +28,8 @@ t.before(async () => {
       ACTIVATOR_MIN_AWAKE: '0',
       ACTIVATOR_WAKE_TIMEOUT: '60s',
       ACTIVATOR_TRAEFIK_METRICS_INTERVAL: '500ms',
+      // Earlier requests' bytes are old news within a second: (d) sees only the silent WebSocket.
+      ACTIVATOR_NETWORK_STATS_INTERVAL: '1s',
     },
   });
 });

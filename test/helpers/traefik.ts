@@ -13,7 +13,8 @@
  * Host and TLS SNI, as a browser would.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import Docker from 'dockerode';
@@ -324,9 +325,60 @@ export interface EdgeRig {
   stop(): Promise<void>;
 }
 
+/**
+ * One rig per swarm at a time, across test processes (tap runs files in parallel): every rig's
+ * activator is the Traefik service "swarm-activator" that the catch-all routers name, and every
+ * Traefik reads every service of the swarm, so two rigs would share each other's activators.
+ * A lock directory per engine, holding the owner's pid (a dead owner's lock is taken over).
+ */
+async function lockSwarm(dockerHost: string, timeoutMs = 15 * 60_000): Promise<() => void> {
+  const dir = `/var/tmp/swarm-activator-edge-${createHash('sha1').update(dockerHost).digest('hex').slice(0, 10)}.lock`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+      } catch {
+        // being created right now, or left without a pid: stale after a few seconds
+        if (Date.now() - (statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? 0) > 5000) rmSync(dir, { recursive: true, force: true });
+      }
+      const alive = owner > 0 && (() => {
+        try {
+          process.kill(owner, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      if (owner > 0 && !alive) {
+        rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`another test's Traefik rig (pid ${owner}) still holds ${dir} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const release = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', release);
+  return release;
+}
+
 export async function startRig(opts: { run: string; on?: SwarmTarget; env?: Record<string, string>; traefikNodeId?: string; edgeConstraints?: string[]; activatorConstraints?: string[] }): Promise<EdgeRig> {
   const on = onEdgeNetwork(opts.on ?? localSwarm);
-  const edge = await startEdge({ run: opts.run, on, ...(opts.traefikNodeId ? { traefikNodeId: opts.traefikNodeId } : {}), ...(opts.edgeConstraints ? { constraints: opts.edgeConstraints } : {}) });
+  const unlock = await lockSwarm(on.dockerHost);
+  let edge: Edge;
+  try {
+    edge = await startEdge({ run: opts.run, on, ...(opts.traefikNodeId ? { traefikNodeId: opts.traefikNodeId } : {}), ...(opts.edgeConstraints ? { constraints: opts.edgeConstraints } : {}) });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   let activator: RunningActivator | undefined;
   try {
     activator = await startActivator({
@@ -354,11 +406,13 @@ export async function startRig(opts: { run: string; on?: SwarmTarget; env?: Reco
       async stop() {
         await act.stop();
         await edge.stop();
+        unlock();
       },
     };
   } catch (err) {
     await activator?.stop();
     await edge.stop();
+    unlock();
     throw err;
   }
 }
