@@ -97,7 +97,7 @@ export async function startProber(run: string, network = SA_NETWORK): Promise<{ 
   try {
     await waitFor('cold-start prober', async () => (await fetch(`${url}/ping`)).ok, 60_000, 100);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\nprober logs:\n${await serviceLogs(name)}`);
+    throw new Error(`${(err as Error).message}\nprober logs:\n${await serviceLogs(name)}`, { cause: err });
   }
   return { url, stop };
 }
@@ -185,7 +185,7 @@ async function runCycles(app: TestApp, cycles: number, prober: string, activator
 function containerStartEvent(service: string): { at: Promise<number | undefined>; stop: () => void } {
   const abort = new AbortController();
   const at = (async () => {
-    const stream = (await docker.getEvents({ since: Math.floor(Date.now() / 1000) - 1, filters: { type: ['container'], event: ['start'], label: [`com.docker.swarm.service.name=${service}`] }, abortSignal: abort.signal } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
+    const stream = (await docker.getEvents({ since: Math.floor(Date.now() / 1000) - 1, filters: { type: ['container'], event: ['start'], label: [`com.docker.swarm.service.name=${service}`] }, abortSignal: abort.signal } as Docker.GetEventsOptions));
     return new Promise<number | undefined>((resolve) => {
       const since = Date.now() * 1e6 - 200e6; // ignore replayed starts of earlier cycles
       stream.on('data', (chunk: Buffer) => {

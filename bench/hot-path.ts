@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { request } from 'undici';
 import { formatProfile, summariseProfile } from './lib/cpuprofile.js';
-import { freeLoopbackPort, startChild, waitForPort, type Child } from './lib/proc.js';
+import { cpuMsOf, freeLoopbackPort, startChild, waitForPort, type Child } from './lib/proc.js';
 import { median, round } from './lib/stats.js';
 import { wrk } from './lib/wrk.js';
 
@@ -41,6 +41,10 @@ export interface HotPathResult {
   /** Reference: plain fastify + @fastify/reply-from (defaults, no hooks), same origin and load. */
   fastifyReplyFromRps: number;
   c1P50Ms: Record<Target, number>;
+  /** CPU time (user + system, from /proc) of each proxy per request under wrk -c50, median over rounds: robust to the machine's noise. */
+  cpuUsPerRequest: Record<CpuTarget, number>;
+  /** activator / undici floor, by CPU per request (1.0 = the same cost). */
+  cpuRatioVsNode: number;
   rounds: Array<Record<Target, number>>;
   pinned: boolean;
   /** How the activator process ran: tsc output (as in production) or tsx. */
@@ -51,6 +55,7 @@ export interface HotPathResult {
 type Target = 'direct' | 'nodeFloor' | 'nginx' | 'fastifyReplyFrom' | 'activator';
 /** fastifyReplyFrom is a reference only (plain fastify + reply-from defaults): not one of the issue's four. */
 const TARGETS: Target[] = ['direct', 'nodeFloor', 'nginx', 'fastifyReplyFrom', 'activator'];
+type CpuTarget = 'nodeFloor' | 'fastifyReplyFrom' | 'activator';
 const HOST = 'bench.local';
 const NODE = process.execPath;
 
@@ -144,13 +149,18 @@ export async function hotPath(opts: HotPathOptions): Promise<HotPathResult> {
       if (res.statusCode !== 200 || !text.startsWith('hello from the origin')) throw new Error(`hot path: ${t} answered ${res.statusCode} ${text.slice(0, 200)}`);
     }
 
+    const cpuPids: Record<CpuTarget, number> = { nodeFloor: nodeProxy.pid, fastifyReplyFrom: fastifyProxy.pid, activator: activator.pid };
+    const cpuRounds: Record<CpuTarget, number[]> = { nodeFloor: [], fastifyReplyFrom: [], activator: [] };
     const rounds: Array<Record<Target, number>> = [];
     for (let r = 0; r < opts.rounds; r++) {
       const row = {} as Record<Target, number>;
       for (const t of TARGETS) {
         await wrk({ url: urls[t], host: HOST, connections: 50, durationS: opts.warmupS, cpus: wrkCpus });
+        const pid = t in cpuPids ? cpuPids[t as CpuTarget] : undefined;
+        const cpuBefore = pid === undefined ? 0 : cpuMsOf(pid);
         const res = await wrk({ url: urls[t], host: HOST, connections: 50, durationS: opts.durationS, cpus: wrkCpus });
         if (res.non2xx > 0 || res.socketErrors > 0) throw new Error(`hot path: ${t} had ${res.non2xx} non-2xx and ${res.socketErrors} socket errors`);
+        if (pid !== undefined && res.requests > 0) cpuRounds[t as CpuTarget].push(((cpuMsOf(pid) - cpuBefore) * 1000) / res.requests);
         row[t] = res.rps;
       }
       rounds.push(row);
@@ -177,6 +187,12 @@ export async function hotPath(opts: HotPathOptions): Promise<HotPathResult> {
       ratioVsNginx: round(rps('activator') / rps('nginx'), 3),
       p50AddedMsC1: round(added, 3),
       fastifyReplyFromRps: Math.round(rps('fastifyReplyFrom')),
+      cpuUsPerRequest: {
+        nodeFloor: round(median(cpuRounds.nodeFloor), 1),
+        fastifyReplyFrom: round(median(cpuRounds.fastifyReplyFrom), 1),
+        activator: round(median(cpuRounds.activator), 1),
+      },
+      cpuRatioVsNode: round(median(cpuRounds.activator) / median(cpuRounds.nodeFloor), 3),
       c1P50Ms: Object.fromEntries(TARGETS.map((t) => [t, round(c1p50(t), 3)])) as Record<Target, number>,
       rounds: rounds.map((row) => Object.fromEntries(TARGETS.map((t) => [t, Math.round(row[t])])) as Record<Target, number>),
       pinned: opts.pin,

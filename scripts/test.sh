@@ -4,6 +4,7 @@
 #   npm test                       -> every *.ts/*.js test file under test/ (not test/apps, test/helpers)
 #   npm test -- test/unit          -> only those (directories are expanded, files and flags passed on)
 #   KEEP_SWARM=1 npm test          -> leave swarm/redis running afterwards (scripts/swarm-down.sh later)
+#   SKIP_LINT=1 npm test           -> skip `npm run lint` (eslint + knip), which runs first otherwise
 set -euo pipefail
 SA_LOG_PREFIX=test
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,6 +22,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Static checks first (about 30 s): typescript-eslint's type-checked rules, then knip for unused
+# files, exports and dependencies. SKIP_LINT=1 skips them for quick reruns of a subset.
+if [[ "${SKIP_LINT:-0}" != 1 ]]; then
+  sa_log "npm run lint"
+  npm run --silent lint
+fi
 
 bash "$SA_ROOT/scripts/swarm-up.sh"
 bash "$SA_ROOT/scripts/redis-up.sh"

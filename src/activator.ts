@@ -58,6 +58,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore();
   // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
   const guard = new ScaleDownGuard();
+  // eslint-disable-next-line prefer-const -- assigned below: the coordinator and the reaper refer to each other
   let reaper: IdleReaper | undefined;
   const coordinator = new WakeCoordinator({
     registry,

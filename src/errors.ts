@@ -1,6 +1,6 @@
 /**
  * Domain errors and the one table that maps them to HTTP answers. Domain code throws these;
- * only src/http/error-handler.ts turns them into responses.
+ * only src/http/error-page.ts turns them into responses.
  */
 import { SwarmUnavailableError } from './swarm/swarm.js';
 
@@ -50,7 +50,7 @@ export class WakeTimeoutError extends ActivatorError {
 export class AppFailedError extends ActivatorError {
   constructor(
     app: string,
-    readonly taskError: string,
+    taskError: string,
   ) {
     super('SA_APP_FAILED', `app ${app} failed to start: ${taskError}`, app);
   }
@@ -75,7 +75,7 @@ export class UpstreamError extends ActivatorError {
 export class WakeBackoffError extends ActivatorError {
   constructor(
     app: string,
-    readonly lastFailure: ActivatorError,
+    lastFailure: ActivatorError,
     failedAgoMs: number,
     retryAfterMs: number,
   ) {

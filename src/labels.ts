@@ -30,8 +30,6 @@ export const LABELS = {
   deployEnv: `${LABEL_PREFIX}.deploy.env`,
 } as const;
 
-export type LabelKey = (typeof LABELS)[keyof typeof LABELS];
-
 /** Traefik's own labels we read for hosts, port and network. */
 export const TRAEFIK = {
   routerRule: /^traefik\.http\.routers\.([^.]+)\.rule$/,
@@ -85,10 +83,6 @@ export interface LabelError {
 }
 
 export type PolicyResult = { ok: true; policy: AppPolicy } | { ok: false; errors: LabelError[] };
-
-export function isEnabled(labels: Record<string, string>): boolean {
-  return labels[LABELS.enable]?.trim().toLowerCase() === 'true';
-}
 
 /** "200-399,404" → ranges; "<500" is accepted as shorthand for 100-499. */
 export function parseStatusRanges(text: string): StatusRange[] {

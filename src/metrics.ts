@@ -1,4 +1,4 @@
-/** Every Prometheus metric the activator exports, on one registry (served at <internal>/metrics). */
+/** Every Prometheus metric the activator exports, on one registry (served at /metrics on the admin port). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ERROR_CODES } from './errors.js';
 

@@ -7,7 +7,7 @@ type Json = Record<string, unknown>;
 export const ISSUE_KEYS = {
   coldStart: ['floorP50Ms', 'activatorP50Ms', 'overheadP50Ms', 'overheadP95Ms'],
   burst: ['requests', 'ok', 'scaleUps', 'rssGrowthMb'],
-  hotPath: ['directRps', 'nodeFloorRps', 'nginxRps', 'activatorRps', 'ratioVsNode', 'ratioVsNginx', 'p50AddedMsC1'],
+  hotPath: ['directRps', 'nodeFloorRps', 'nginxRps', 'activatorRps', 'ratioVsNode', 'ratioVsNginx', 'p50AddedMsC1', 'cpuUsPerRequest', 'cpuRatioVsNode'],
   scale: ['services', 'discoveryMs', 'rssMb', 'unknownHostRps'],
 } as const;
 

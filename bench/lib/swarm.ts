@@ -14,7 +14,7 @@ const LIVE_STATES = new Set(['new', 'allocated', 'pending', 'assigned', 'accepte
 export async function scaleTo(name: string, replicas: number): Promise<void> {
   const svc = docker.getService(name);
   const info = (await svc.inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
-  await svc.update({ ...info.Spec, version: info.Version.Index, Mode: { Replicated: { Replicas: replicas } } } as unknown as Docker.ServiceSpec);
+  await svc.update({ ...info.Spec, version: info.Version.Index, Mode: { Replicated: { Replicas: replicas } } });
 }
 
 /** Scaled to 0 and no task of it left in a live state (so the next start is from fully stopped). */
@@ -68,7 +68,7 @@ export interface ScaleUpCounter {
 /** Counts scale-ups of a service from Docker's own event stream. */
 export async function countScaleUps(service: string): Promise<ScaleUpCounter> {
   const abort = new AbortController();
-  const stream = (await docker.getEvents({ filters: { type: ['service'], service: [service] }, abortSignal: abort.signal } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
+  const stream = (await docker.getEvents({ filters: { type: ['service'], service: [service] }, abortSignal: abort.signal } as Docker.GetEventsOptions));
   let ups = 0;
   let updates = 0;
   let buf = '';

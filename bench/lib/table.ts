@@ -10,7 +10,7 @@ interface Row {
 }
 
 const fmt = (v: unknown): string => {
-  if (typeof v !== 'number') return v === undefined ? '—' : String(v);
+  if (typeof v !== 'number') return v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v);
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v)) return String(v);
   // Three decimals below 10: ratios near 1 (1.046) must not round onto a target's edge.
@@ -61,6 +61,10 @@ export function tableRows(results: Json): Row[] {
     rows.push(row('hotPath', 'ratioVsNode', hot.ratioVsNode, { op: '>=', limit: 0.9 }));
     rows.push(row('hotPath', 'ratioVsNginx', hot.ratioVsNginx, { op: '>=', limit: 0.45 }));
     rows.push(row('hotPath', 'p50AddedMsC1', hot.p50AddedMsC1, { op: '<=', limit: 0.5 }));
+    const cpu = hot.cpuUsPerRequest as Json | undefined;
+    rows.push(row('hotPath', 'cpuUsPerRequest nodeFloor', cpu?.nodeFloor));
+    rows.push(row('hotPath', 'cpuUsPerRequest activator', cpu?.activator));
+    rows.push(row('hotPath', 'cpuRatioVsNode', hot.cpuRatioVsNode));
   }
   const scale = results.scale as Json | undefined;
   if (scale) {
@@ -82,10 +86,4 @@ export function formatTable(results: Json): string {
   const w = (k: keyof Row) => Math.max(...all.map((r) => r[k].length));
   const line = (r: Row) => `${r.part.padEnd(w('part'))}  ${r.metric.padEnd(w('metric'))}  ${r.value.padStart(w('value'))}  ${r.target.padEnd(w('target'))}  ${r.met}`;
   return [line(head), '-'.repeat(line(head).length), ...rows.map(line)].join('\n');
-}
-
-/** The same rows as a Markdown table (for docs/performance.md). */
-export function markdownTable(results: Json): string {
-  const rows = tableRows(results);
-  return ['| part | metric | value | target | met |', '|---|---|---:|---|---|', ...rows.map((r) => `| ${r.part} | ${r.metric} | ${r.value} | ${r.target} | ${r.met} |`)].join('\n');
 }

@@ -17,7 +17,7 @@ export interface CommonOptions {
 /** stdout carries the result (text or JSON); stderr carries progress and warnings. */
 export interface Output {
   json: boolean;
-  progress(line: string): void;
+  progress: (line: string) => void;
   warn(line: string): void;
   result(human: string, json: unknown): void;
 }

@@ -11,6 +11,11 @@ export function isMap(value: unknown): value is JsonMap {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A YAML value as the user would recognise it in an error message (a map or list as JSON). */
+export function describeValue(value: unknown): string {
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+}
+
 /** Service labels in the order the user wrote them, and the form (list of k=v, or map) they used. */
 export interface LabelSet {
   form: 'list' | 'map';
@@ -28,7 +33,7 @@ export function readLabels(raw: unknown): LabelsRead {
       if (typeof item !== 'string' && typeof item !== 'number' && typeof item !== 'boolean') {
         return { ok: false, message: `list entries must be "key=value" strings, got ${JSON.stringify(item)}` };
       }
-      const text = String(item);
+      const text = describeValue(item);
       const eq = text.indexOf('=');
       entries.push(eq < 0 ? [text.trim(), ''] : [text.slice(0, eq).trim(), text.slice(eq + 1)]);
     }
@@ -88,7 +93,7 @@ export function detectPort(service: JsonMap): PortRead {
   if (expose !== undefined && expose !== null) {
     if (!Array.isArray(expose)) return { ok: false, key: 'expose', message: 'must be a list of ports' };
     for (const [i, item] of expose.entries()) {
-      const text = String(item);
+      const text = describeValue(item);
       if (/\/udp$/i.test(text)) continue;
       const port = parsePortNumber(text.replace(/\/tcp$/i, ''));
       if (port === undefined) return { ok: false, key: `expose[${i}]`, message: `"${text}" is not a port` };
@@ -102,18 +107,18 @@ export function detectPort(service: JsonMap): PortRead {
       const key = `ports[${i}]`;
       if (isMap(item)) {
         if (typeof item.protocol === 'string' && item.protocol.toLowerCase() === 'udp') continue;
-        const port = item.target === undefined || item.target === null ? undefined : parsePortNumber(String(item.target));
-        if (port === undefined) return { ok: false, key: `${key}.target`, message: `"${String(item.target)}" is not a port` };
+        const port = item.target === undefined || item.target === null ? undefined : parsePortNumber(describeValue(item.target));
+        if (port === undefined) return { ok: false, key: `${key}.target`, message: `"${describeValue(item.target)}" is not a port` };
         return { ok: true, found: { port, key, published: item.published !== undefined && item.published !== null } };
       }
-      let text = String(item).trim();
+      let text = describeValue(item).trim();
       if (/\/udp$/i.test(text)) continue;
       text = text.replace(/\/tcp$/i, '');
       // [ip:]published:target, or just target ("80"); ip may be [v6].
       const parts = text.replace(/^\[[^\]]*\]:/, 'ip:').split(':');
       const target = parts[parts.length - 1] ?? '';
       const port = parsePortNumber(target);
-      if (port === undefined) return { ok: false, key, message: `"${String(item)}" is not a port mapping` };
+      if (port === undefined) return { ok: false, key, message: `"${describeValue(item)}" is not a port mapping` };
       return { ok: true, found: { port, key, published: parts.length > 1 } };
     }
   }

@@ -19,6 +19,7 @@ import { LABEL_PREFIX, LABELS, STRATEGIES, TRAEFIK, parsePolicy, type PolicyDefa
 import { isValidHostname, normaliseName } from '../traefik-rule.js';
 import {
   attachNetwork,
+  describeValue,
   detectPort,
   isMap,
   labelsToObject,
@@ -265,7 +266,7 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
       }
       const mode = isMap(deploy) ? deploy.mode : undefined;
       if (mode !== undefined && mode !== null && mode !== 'replicated') {
-        fail('deploy.mode', `"${String(mode)}" services cannot be scaled to zero; use "replicated", or set ${EXTENSION_KEY}: false to leave this service always on`, name);
+        fail('deploy.mode', `"${describeValue(mode)}" services cannot be scaled to zero; use "replicated", or set ${EXTENSION_KEY}: false to leave this service always on`, name);
       }
     }
     drafts.push({ name, svc, ext, labels: read.labels, role, port, portPublished, written });
@@ -465,12 +466,12 @@ export function setServiceReplicas(document: JsonMap, service: string, replicas:
 
 function setDeployLabels(svc: JsonMap, labels: LabelSet): void {
   if (!isMap(svc.deploy)) svc.deploy = {};
-  (svc.deploy as JsonMap).labels = writeLabels(labels);
+  svc.deploy.labels = writeLabels(labels);
 }
 
 function setReplicas(svc: JsonMap, replicas: number): void {
   if (!isMap(svc.deploy)) svc.deploy = {};
-  (svc.deploy as JsonMap).replicas = replicas;
+  svc.deploy.replicas = replicas;
 }
 
 function readReplicas(svc: JsonMap, fail: (message: string) => void): number | undefined {
@@ -479,7 +480,7 @@ function readReplicas(svc: JsonMap, fail: (message: string) => void): number | u
   const raw = deploy.replicas;
   if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return raw;
   if (typeof raw === 'string' && /^\d+$/.test(raw.trim())) return Number(raw.trim());
-  fail(`"${String(raw)}" is not a whole number${typeof raw === 'string' && raw.includes('$') ? ' (variables are not expanded before labelling; write the number)' : ''}`);
+  fail(`"${describeValue(raw)}" is not a whole number${typeof raw === 'string' && raw.includes('$') ? ' (variables are not expanded before labelling; write the number)' : ''}`);
   return undefined;
 }
 

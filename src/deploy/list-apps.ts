@@ -122,7 +122,7 @@ export function toRow(s: ServiceInfo, tasks: TaskInfo[], remote: ActivatorApp | 
 async function fetchActivatorApps(url: string, timeoutMs: number): Promise<Map<string, ActivatorApp>> {
   const res = await fetch(new URL('/api/apps', url), { signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  const body = (await res.json()) as unknown;
+  const body: unknown = await res.json();
   if (!Array.isArray(body)) throw new Error('GET /api/apps did not return a list');
   const map = new Map<string, ActivatorApp>();
   for (const item of body) {

@@ -59,8 +59,8 @@ class TaskLostError extends Error {
 }
 
 /**
- * UnknownHostError without a stack trace: capturing one was ~10 µs of a 404's ~35 µs of CPU
- * (bench, unknown-host profile), and the stack of a Host nobody claims tells nothing.
+ * UnknownHostError without a stack trace: scanners send many, capturing a stack is a large share
+ * of a 404's cost (docs/performance.md), and the stack of a Host nobody claims tells nothing.
  */
 function unknownHost(host: string): UnknownHostError {
   const limit = Error.stackTraceLimit;
@@ -103,6 +103,8 @@ class FirstSeenWindow {
 export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, registry, coordinator, traffic, metrics } = deps;
   const app = Fastify({
+    // The cast picks Fastify's logger generic; without it the instance type is pino's Logger.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
     // We log each problem once, in the error handler; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),

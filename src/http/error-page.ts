@@ -1,4 +1,4 @@
-/** The one place errors become HTTP answers: status, JSON or a small HTML page, and a log line. */
+/** The one place errors become HTTP answers: status, and JSON or a small HTML page (callers log). */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ActivatorError, ERROR_CODES, type ErrorCode } from '../errors.js';
 

@@ -1,9 +1,8 @@
 /**
  * One request to a task over undici's Agent (a keep-alive Pool per task address). The app's
  * response goes straight into Node's ServerResponse from undici's dispatch handler: no Readable in
- * between and no per-request header objects beyond the one copy. @fastify/reply-from did the same
- * job through three header copies, a URL cache and fastify's stream plumbing, and held the hot path
- * at 0.77–0.86 of a bare undici proxy (docs/performance.md); this runs at or above it.
+ * between and no per-request header objects beyond the one copy (why not @fastify/reply-from:
+ * docs/performance.md).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';

@@ -23,10 +23,6 @@ export class ScaleDownGuard {
     }
   }
 
-  busy(service: string): boolean {
-    return this.inProgress.has(service);
-  }
-
   /** Resolves once no scale-down of the service is in flight (its outcome does not matter here). */
   async settled(service: string): Promise<void> {
     for (let p = this.inProgress.get(service); p; p = this.inProgress.get(service)) {
@@ -39,10 +35,9 @@ export class ScaleDownGuard {
 
   /** The SwarmClient the wake path uses: every scaleService waits for a scale-down in flight. */
   wrap<S extends Pick<SwarmClient, 'scaleService'>>(swarm: S): S {
-    const guard = this;
     return Object.assign(Object.create(swarm) as S, {
-      async scaleService(...args: Parameters<SwarmClient['scaleService']>) {
-        await guard.settled(args[0]);
+      scaleService: async (...args: Parameters<SwarmClient['scaleService']>) => {
+        await this.settled(args[0]);
         return swarm.scaleService(...args);
       },
     });

@@ -50,5 +50,5 @@ export class MemoryStore implements Store {
 }
 
 function definedFields(patch: AppRecord): AppRecord {
-  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as AppRecord;
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
 }

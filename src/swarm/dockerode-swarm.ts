@@ -179,7 +179,7 @@ export class DockerodeSwarm implements SwarmClient {
       try {
         // Spec in the body, version in the query: dockerode would otherwise put the whole spec in the URL.
         await this.call(`update service ${raw.Spec.Name}`, () =>
-          this.docker.getService(raw.ID).update({ _query: { version }, _body: spec } as unknown as object),
+          this.docker.getService(raw.ID).update({ _query: { version }, _body: spec }),
         );
         return { before: raw, written: true, version: version + 1 };
       } catch (err) {
@@ -231,9 +231,9 @@ export class DockerodeSwarm implements SwarmClient {
   }
 
   async watchServices(signal: AbortSignal, onEvent: (event: ServiceEvent) => void): Promise<void> {
-    const stream = (await this.call('subscribe to events', () =>
+    const stream = await this.call<NodeJS.ReadableStream>('subscribe to events', () =>
       this.streamDocker.getEvents({ filters: { type: ['service'] }, abortSignal: signal } as Docker.GetEventsOptions),
-    )) as NodeJS.ReadableStream;
+    );
     let buffer = '';
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => {

@@ -6,14 +6,13 @@ import PQueue from 'p-queue';
 import type { Metrics } from '../metrics.js';
 import type { SwarmClient } from './swarm.js';
 
-export function createQueuedSwarm(inner: SwarmClient, concurrency: number, metrics?: Metrics): SwarmClient & { queue: PQueue } {
+export function createQueuedSwarm(inner: SwarmClient, concurrency: number, metrics?: Metrics): SwarmClient {
   const queue = new PQueue({ concurrency });
   const run = <T>(op: string, fn: () => Promise<T>, priority = 0): Promise<T> => {
     metrics?.dockerCalls.inc({ op });
-    return queue.add(fn, { priority }) as Promise<T>;
+    return queue.add<T>(fn, { priority });
   };
   return {
-    queue,
     ping: () => run('ping', () => inner.ping()),
     listServices: (filters) => run('listServices', () => inner.listServices(filters)),
     inspectService: (name) => run('inspectService', () => inner.inspectService(name)),

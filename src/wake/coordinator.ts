@@ -14,8 +14,8 @@ import type { Endpoint, ReadinessProbe } from './readiness.js';
 const RESCALE_AFTER_MS = 1000;
 /**
  * Between two Docker checks, a running task that still refuses connections (booting) is probed
- * again this often: no Docker call, and a refused connection costs the app nothing. Measured on the
- * real swarm, app listening → app ready: p50 17 → 6 ms, max 22 → 12 ms (with 20 ms Docker checks).
+ * again this often: no Docker call, and a refused connection costs the app nothing (measured
+ * effect: docs/performance.md).
  */
 const BOOT_PROBE_MS = 5;
 /** Longest wait between wakes of an app whose wakes keep failing (unless the base is longer). */

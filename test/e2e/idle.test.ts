@@ -71,7 +71,7 @@ t.test('an app scaled up outside the activator is idled too, after a full timeou
   await activator.waitForApp(app.name);
   // What `docker service scale <app>=1` does: a spec update with the replicas changed.
   const s = (await docker.getService(app.name).inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
-  await docker.getService(app.name).update({ _query: { version: s.Version.Index }, _body: { ...s.Spec, Mode: { Replicated: { Replicas: 1 } } } } as never);
+  await docker.getService(app.name).update({ _query: { version: s.Version.Index }, _body: { ...s.Spec, Mode: { Replicated: { Replicas: 1 } } } });
   const scaledAt = Date.now();
   const downAt = await waitAsleep(app.name);
   t.comment(`scaled down ${downAt - scaledAt} ms after the outside scale-up`);

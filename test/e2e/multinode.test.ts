@@ -7,7 +7,7 @@ import t from 'tap';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
 import { send } from '../helpers/http.js';
 import { multinodeSwarm, type SwarmNode } from '../helpers/multinode.js';
-import { createApp, runId, runningTasks, serviceState, waitFor } from '../helpers/swarm.js';
+import { createApp, runId, runningTasks, serviceState } from '../helpers/swarm.js';
 
 const nodes = multinodeSwarm();
 if (nodes instanceof Error) throw nodes;
@@ -29,7 +29,7 @@ t.teardown(async () => {
   await activator?.stop();
 });
 
-const nodeOf = (nodeId: string | undefined) => (nodes as SwarmNode[]).find((n) => n.nodeId === nodeId);
+const nodeOf = (nodeId: string | undefined) => (nodes).find((n) => n.nodeId === nodeId);
 
 t.test('the activator on node 1 wakes an app placed on another node and proxies to its task there', async (t) => {
   const app = await createApp({ name: `${run}-away`, run, on: n1, constraints: ['node.labels.sa.node!=n1'] });

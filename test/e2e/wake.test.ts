@@ -164,7 +164,7 @@ t.test('a crashing app is not woken again on every request: its failure is answe
   // The fix is deployed: a new image in the task template ends the backoff at once.
   const svc = (await docker.getService(app.name).inspect()) as { Version: { Index: number }; Spec: { TaskTemplate: { ContainerSpec: Record<string, unknown> } } & Record<string, unknown> };
   const spec = { ...svc.Spec, TaskTemplate: { ...svc.Spec.TaskTemplate, ContainerSpec: { ...svc.Spec.TaskTemplate.ContainerSpec, Image: 'sa/sample-app:dev' } } };
-  await docker.getService(app.name).update({ _query: { version: svc.Version.Index }, _body: spec } as never);
+  await docker.getService(app.name).update({ _query: { version: svc.Version.Index }, _body: spec });
   const fixed = await waitFor('the redeploy seen and the app woken', async () => {
     const r = await send(`${activator.url}/fixed`, { headers: traefikHeaders(app.host) });
     return r.status === 200 ? r : undefined;
@@ -217,7 +217,7 @@ t.test('a WebSocket through the activator wakes the app and echoes', async (t) =
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
   });
   const replies: string[] = [];
-  ws.on('message', (data) => replies.push(String(data)));
+  ws.on('message', (data) => replies.push((data as Buffer).toString()));
   for (const msg of ['one', 'two', 'three']) ws.send(msg);
   await waitFor('3 echoes', async () => replies.length === 3, 5000, 20);
   t.same(replies, ['one', 'two', 'three']);

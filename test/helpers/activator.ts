@@ -76,7 +76,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
   } catch (err) {
     const logs = await serviceLogs(opts.name, 200, on);
     await removeService(opts.name, on);
-    throw new Error(`${(err as Error).message}\nactivator logs:\n${logs}`);
+    throw new Error(`${(err as Error).message}\nactivator logs:\n${logs}`, { cause: err });
   }
 
   const logs = () => serviceLogs(opts.name, 2000, on);

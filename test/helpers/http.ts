@@ -58,7 +58,7 @@ export async function openWebSocket(url: string, host: string): Promise<WebSocke
 
 /** Sends a message and waits for the echo (the sample app echoes). */
 export function echo(ws: WebSocket, text: string): Promise<string> {
-  const answer = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+  const answer = new Promise<string>((resolve) => ws.once('message', (d) => resolve((d as Buffer).toString())));
   ws.send(text);
   return answer;
 }

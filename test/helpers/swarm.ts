@@ -146,7 +146,7 @@ export interface AppOptions {
 export interface TestApp {
   name: string;
   host: string;
-  remove(): Promise<void>;
+  remove: () => Promise<void>;
 }
 
 /** Creates an activator-managed service (asleep unless replicas given) on the shared network. */
@@ -202,7 +202,7 @@ export async function removeService(name: string, on: SwarmTarget = localSwarm):
 /** The service's container logs (all tasks), for failure messages. */
 export async function serviceLogs(name: string, tail = 200, on: SwarmTarget = localSwarm): Promise<string> {
   try {
-    const buf = (await on.docker.getService(name).logs({ stdout: true, stderr: true, tail, follow: false } as never)) as unknown as Buffer;
+    const buf = (await on.docker.getService(name).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
     return demux(buf);
   } catch (err) {
     return `(no logs: ${(err as Error).message})`;

@@ -36,7 +36,7 @@ t.test('create, update and remove events keep the map current; broken labels are
   const spec = (await svc.inspect()) as { Version: { Index: number }; Spec: { Labels: Record<string, string> } };
   const labels: Record<string, string> = { ...spec.Spec.Labels, 'traefik.http.routers.x.rule': `Host(\`rule.${run}.test\`) || Host(\`www.rule.${run}.test\`)` };
   delete labels[LABELS.hosts];
-  await svc.update({ _query: { version: spec.Version.Index }, _body: { ...spec.Spec, Labels: labels } } as never);
+  await svc.update({ _query: { version: spec.Version.Index }, _body: { ...spec.Spec, Labels: labels } });
   await waitFor('update event', async () => registry.byHost(`www.rule.${run}.test`) !== undefined, 5000, 5);
   t.equal(registry.byHost(`new.${run}.test`), undefined, 'the old host is gone');
 

@@ -43,7 +43,7 @@ t.test('labels --json: the labelled stack and its plan, parsed', async (t) => {
     ['shop-mr-7_web', 'http', 0],
     ['shop-mr-7_worker', 'worker', 0],
   ]);
-  t.ok(YAML.parse(out.yaml).services.web, 'yaml included');
+  t.ok((YAML.parse(out.yaml) as { services: Record<string, unknown> }).services.web, 'yaml included');
 });
 
 t.test('labels prints YAML for people; warnings go to stderr', async (t) => {

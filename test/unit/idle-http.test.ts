@@ -133,8 +133,8 @@ t.test('PUT /api/apps/:service/idle-timeout validates and writes the label', asy
   ] as const) {
     const r = await put('web', body);
     t.equal(r.statusCode, 400, why);
-    t.equal(r.json().error, 'SA_BAD_REQUEST');
-    t.match(r.json().message, /^idleTimeout: /, 'the message names the field');
+    t.equal(r.json<{ error: string }>().error, 'SA_BAD_REQUEST');
+    t.match(r.json<{ message: string }>().message, /^idleTimeout: /, 'the message names the field');
   }
   t.equal(f.labelCalls.length, 1, 'nothing written for a bad value');
   const missing = await put('nope', { idleTimeout: '10m' });
@@ -159,7 +159,7 @@ t.test('POST sleep and wake', async (t) => {
 
   const woke = await app.inject({ method: 'POST', url: '/api/apps/web/wake' });
   t.equal(woke.statusCode, 200);
-  t.equal(woke.json().state, 'awake');
+  t.equal(woke.json<{ state: string }>().state, 'awake');
   t.same(f.coordinator.calls.filter((c) => c.startsWith('wakeNow')), ['wakeNow:web:ops API']);
   t.equal(f.reaper.activity.localLatest('web'), f.clock.t, 'an ops wake counts as activity');
   t.equal((await app.inject({ method: 'POST', url: '/api/apps/nope/wake' })).statusCode, 404);

@@ -149,7 +149,7 @@ t.test('closing the app does not wait for open WebSockets', async (t) => {
     ws.once('error', reject);
   });
   const echoed = await new Promise<string>((resolve) => {
-    ws.once('message', (m) => resolve(String(m)));
+    ws.once('message', (m) => resolve((m as Buffer).toString()));
     ws.send('ping');
   });
   t.equal(echoed, 'ping', 'tunnel works');

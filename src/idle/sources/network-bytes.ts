@@ -15,7 +15,6 @@ import type { AppRegistry } from '../../discovery/app-registry.js';
 import type { SwarmClient } from '../../swarm/swarm.js';
 import { PollingSource } from './polling-source.js';
 
-export const DEFAULT_NETWORK_ACTIVITY_BYTES = 1024;
 /** Apps polled at once. A stats call waits for dockerd's next 1 s sample, so calls in parallel share it. */
 export const DEFAULT_NETWORK_POLL_CONCURRENCY = 32;
 
