@@ -127,7 +127,6 @@ t.test('(c) one request every 50 ms through Traefik for 20 s around a scale-down
   await untilRouted("Traefik's router for the awake app", () => rig.edge.request(host, '/', { insecure: true }), (r) => rig.servedBy(r) === 'traefik');
 
   const started = Date.now();
-  let downAt = 0;
   const outcomes: Array<{ at: number; status: number | string; by: string }> = [];
   const client = (async () => {
     // One request every 50 ms (not overlapping: a slow one delays the next), 20 s in all.
@@ -147,7 +146,7 @@ t.test('(c) one request every 50 ms through Traefik for 20 s around a scale-down
   // The reaper's scale-down, at a known moment (the ops API runs the idle path with force).
   await sleep(5000);
   const sleepRes = await fetch(`${rig.activator.adminUrl}/api/apps/${name}/sleep`, { method: 'POST' });
-  downAt = Date.now() - started;
+  const downAt = Date.now() - started;
   t.equal(sleepRes.status, 200, 'scaled down by the activator');
   await client;
   const failures = outcomes.filter((o) => o.status !== 200);

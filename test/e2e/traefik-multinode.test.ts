@@ -46,7 +46,7 @@ t.test('Traefik on node 1 wakes an app on another node through the catch-all, th
   t.equal(rig.servedBy(cold), 'activator');
   t.comment(`cold start through Traefik, app on another node: ${Math.round(cold.ms)} ms`);
   const [task] = await runningTasks(name, rig.on);
-  const node = (nodes as SwarmNode[]).find((n) => n.nodeId === task?.nodeId);
+  const node = nodes.find((n) => n.nodeId === task?.nodeId);
   t.ok(node && node.index !== 1, `the app runs on node ${node?.index}, Traefik on node 1`);
 
   const started = Date.now();

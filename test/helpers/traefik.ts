@@ -308,7 +308,7 @@ export async function startEdge(opts: { run: string; on?: SwarmTarget; traefikNo
     const logs = await serviceLogs(service, 100, on);
     const pebbleLogs = await serviceLogs(pebbleName, 50, on);
     await cleanup();
-    throw new Error(`${(err as Error).message}\nTraefik logs:\n${logs}\nPebble logs:\n${pebbleLogs}`);
+    throw new Error(`${(err as Error).message}\nTraefik logs:\n${logs}\nPebble logs:\n${pebbleLogs}`, { cause: err });
   }
 }
 
@@ -360,7 +360,7 @@ async function lockSwarm(dockerHost: string, timeoutMs = 15 * 60_000): Promise<(
         rmSync(dir, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`another test's Traefik rig (pid ${owner}) still holds ${dir} after ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`another test's Traefik rig (pid ${owner}) still holds ${dir} after ${timeoutMs} ms`, { cause: err });
       await new Promise((r) => setTimeout(r, 500));
     }
   }
