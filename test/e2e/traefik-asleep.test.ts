@@ -18,6 +18,7 @@ const run = runId('tfa');
 // startRig may first wait for another file's Traefik rig on this swarm (one at a time).
 t.setTimeout(15 * 60_000);
 const domain = `${run}.sa-test.example.com`;
+const MONITOR_UA = 'sa-asleep-monitor';
 let rig: EdgeRig;
 
 t.before(async () => {
@@ -30,6 +31,7 @@ t.before(async () => {
       ACTIVATOR_TRAEFIK_METRICS_INTERVAL: '500ms',
       // Earlier requests' bytes are old news within a second: (d) sees only the silent WebSocket.
       ACTIVATOR_NETWORK_STATS_INTERVAL: '1s',
+      ACTIVATOR_MONITOR_USER_AGENTS: MONITOR_UA,
     },
   });
 });
@@ -72,6 +74,13 @@ t.test('(a) TLS on the first HTTPS visit to an app deployed asleep', async (t) =
   const valid = await rig.edge.waitForCertificate(host, 60_000);
   t.comment(`(a) after the wake: issuer "${valid.issuer}", valid ${((Date.now() - wokeAt) / 1000).toFixed(1)} s after the first answer`);
   t.match(valid.issuer, /Pebble Intermediate/, "once awake, the le resolver's certificate from Pebble");
+
+  // Asleep again, its router gone: stack/traefik.yml counts on Traefik still serving the stored certificate.
+  t.equal((await fetch(`${rig.activator.adminUrl}/api/apps/${name}/sleep`, { method: 'POST' })).status, 200, 'put back to sleep');
+  await untilRouted('the catch-all answering for it again', () => rig.edge.request(host, '/', { insecure: true, headers: { 'user-agent': MONITOR_UA } }), (r) => r.header('x-activator-state') === 'asleep');
+  const again = await rig.edge.certificate(host);
+  t.comment(`(a) next visit, asleep again: issuer "${again.issuer}", validates: ${again.authorized}`);
+  t.ok(again.authorized && again.fingerprint256 === valid.fingerprint256, 'asleep again, Traefik still serves the certificate Pebble issued (by SNI, without a router)');
 
   t.test('the first visit gets a certificate that validates', { todo: 'measured 2026-12-01: "TRAEFIK DEFAULT CERT", issued by itself, does not validate (self-signed)' }, async (t) => {
     t.ok(first.authorized, `validates against Pebble's root (got "${first.issuer}")`);

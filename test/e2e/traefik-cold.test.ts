@@ -7,6 +7,8 @@
  *   Traefik: a browser's HTTPS GET with the app's Host and SNI to Traefik's published port, while
  *            the app sleeps → catch-all → activator → wake → first byte of the answer.
  * One app for both (sa/sample-app, STARTUP_DELAY_MS=0, no HEALTHCHECK, like `npm run bench`).
+ * After each Traefik cycle, the take-over is timed too: from the answer to the first request that
+ * Traefik's own router serves (the app's echo says who connected to it).
  * Before each cycle it is asleep with no task left, and Traefik has dropped its router again (a
  * monitor request answered by the activator says so, without waking it).
  */
@@ -54,6 +56,7 @@ t.test(`cold start through Traefik vs the direct floor, ${CYCLES} cycles each`, 
 
   const floor: number[] = [];
   const viaTraefik: number[] = [];
+  const takeOver: number[] = [];
   for (let i = 0; i < CYCLES; i++) {
     // Floor: the same app, scaled by the prober.
     await stopFully(name);
@@ -70,10 +73,20 @@ t.test(`cold start through Traefik vs the direct floor, ${CYCLES} cycles each`, 
     t.equal(res.status, 200, `cycle ${i + 1}: woken through Traefik`);
     t.equal(res.header('x-activator-cold-start'), 'true', `cycle ${i + 1}: a cold start`);
     viaTraefik.push(res.ms);
+    // Take-over: how long the woken app's requests still go through the activator.
+    const answeredAt = performance.now();
+    for (;;) {
+      const r = await rig.edge.request(host, `/after?i=${i}`, { insecure: true });
+      if (rig.servedBy(r) === 'traefik') break;
+      if (performance.now() - answeredAt > 30_000) throw new Error("Traefik's router did not take over within 30 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    takeOver.push(performance.now() - answeredAt);
   }
   const f50 = percentile(floor, 50);
   const a50 = percentile(viaTraefik, 50);
   t.comment(`cold start p50 over ${CYCLES} cycles: through Traefik ${a50.toFixed(0)} ms, direct floor ${f50.toFixed(0)} ms, difference ${(a50 - f50).toFixed(0)} ms (p95 ${percentile(viaTraefik, 95).toFixed(0)} / ${percentile(floor, 95).toFixed(0)} ms)`);
   t.comment(`through Traefik (ms): ${viaTraefik.map((v) => v.toFixed(0)).join(' ')}`);
   t.comment(`floor (ms): ${floor.map((v) => v.toFixed(0)).join(' ')}`);
+  t.comment(`take-over (Traefik's router serves the woken app, polled every 100 ms) p50 ${(percentile(takeOver, 50) / 1000).toFixed(1)} s, max ${(Math.max(...takeOver) / 1000).toFixed(1)} s: ${takeOver.map((v) => (v / 1000).toFixed(1)).join(' ')} s`);
 });
