@@ -52,9 +52,10 @@ for i in 1 2 3; do
   fi
   mkdir -p "$d/data" "$d/exec"
   # nsenter, not `ip netns exec`: that remounts /sys and hides the cgroup mounts from dockerd.
-  DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid nohup nsenter --net="/var/run/netns/$(mn_ns "$i")" dockerd \
+  # sa_close_fds: no lock fd of ours or of a caller (a test runner's flock) lives on in the daemon.
+  (sa_close_fds; DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 exec setsid nohup nsenter --net="/var/run/netns/$(mn_ns "$i")" dockerd \
     --data-root "$d/data" --exec-root "$d/exec" --host "unix://$d/docker.sock" --pidfile "$d/docker.pid" \
-    --bip "172.3$i.0.1/24" >"$d/dockerd.log" 2>&1 </dev/null 9>&- &
+    --bip "172.3$i.0.1/24") >"$d/dockerd.log" 2>&1 </dev/null &
   echo $! >"$d/dockerd.started"
 done
 for i in 1 2 3; do
