@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
 import type { Reply } from '../helpers/http.js';
 import { seedLabels, startRig, type EdgeRig } from '../helpers/traefik.js';
-import { createApp, runId, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
+import { createApp, runId, serviceState, waitAsleep, waitFor } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 const run = runId('tfa');
@@ -77,7 +77,8 @@ t.test('(a) TLS on the first HTTPS visit to an app deployed asleep', async (t) =
 
   // Asleep again, its router gone: stack/traefik.yml counts on Traefik still serving the stored certificate.
   t.equal((await fetch(`${rig.activator.adminUrl}/api/apps/${name}/sleep`, { method: 'POST' })).status, 200, 'put back to sleep');
-  await untilRouted('the catch-all answering for it again', () => rig.edge.request(host, '/', { insecure: true, headers: { 'user-agent': MONITOR_UA } }), (r) => r.header('x-activator-state') === 'asleep');
+  // (a request that meets the old router after the task is gone waits out Traefik's 30 s dial timeout: see (c))
+  await untilRouted('the catch-all answering for it again', () => rig.edge.request(host, '/', { insecure: true, headers: { 'user-agent': MONITOR_UA } }), (r) => r.header('x-activator-state') === 'asleep', 90_000);
   const again = await rig.edge.certificate(host);
   t.comment(`(a) next visit, asleep again: issuer "${again.issuer}", validates: ${again.authorized}`);
   t.ok(again.authorized && again.fingerprint256 === valid.fingerprint256, 'asleep again, Traefik still serves the certificate Pebble issued (by SNI, without a router)');
@@ -173,25 +174,34 @@ t.test('(d) a silent WebSocket through Traefik for 3 idle timeouts', async (t) =
   const IDLE_MS = 3000;
   const name = `${run}-ws`;
   const host = `ws.${domain}`;
-  const app = await createApp({ name, run, on: rig.on, host, replicas: 1, labels: { ...seedLabels(name, host), [LABELS.idleTimeout]: `${IDLE_MS}ms` } });
+  // A long idle timeout while it gets its router and certificate; the short one once the WebSocket is open.
+  const app = await createApp({ name, run, on: rig.on, host, replicas: 1, labels: { ...seedLabels(name, host), [LABELS.idleTimeout]: '10m' } });
   t.teardown(app.remove);
   await rig.activator.waitForApp(name);
   await untilRouted("Traefik's router for the awake app", () => rig.edge.request(host, '/', { insecure: true }), (r) => rig.servedBy(r) === 'traefik');
-  // Traefik's router, not the activator, carries the WebSocket (a certificate from Pebble by now).
+  // Traefik's router, not the activator, carries the WebSocket (wss, with the certificate from Pebble).
   await rig.edge.waitForCertificate(host, 60_000);
+  // One request through Traefik right before: the idle timeout starts from activity the activator sees.
+  const last = await rig.edge.request(host, '/last-request');
+  t.equal(rig.servedBy(last), 'traefik', "the last request went through the app's router");
   const ws = await rig.edge.websocket(host, '/socket');
   const openedAt = Date.now();
   let closedAt = 0;
   ws.on('close', () => (closedAt ||= Date.now()));
   ws.on('error', () => undefined);
   t.teardown(() => ws.terminate());
-  const seen = await watchReplicas(name, 3 * IDLE_MS);
-  const scaledDown = seen.min === 0;
-  let downAfter: number | undefined;
-  if (scaledDown) downAfter = (await serviceState(name)).labels[LABELS.stateSince] ? Date.parse((await serviceState(name)).labels[LABELS.stateSince]!) - openedAt : undefined;
+  const put = await fetch(`${rig.activator.adminUrl}/api/apps/${name}/idle-timeout`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idleTimeout: `${IDLE_MS}ms` }) });
+  t.equal(put.status, 200, `idle timeout now ${IDLE_MS} ms`);
+  let downAt = 0;
+  while (Date.now() - openedAt < 3 * IDLE_MS) {
+    if (!downAt && (await serviceState(name)).replicas === 0) downAt = Date.now();
+    await sleep(150);
+  }
+  const scaledDown = downAt > 0;
+  const downAfter = scaledDown ? downAt - openedAt : undefined;
   t.comment(`(d) WebSocket open and silent through Traefik for ${3 * IDLE_MS} ms (idle timeout ${IDLE_MS} ms): scaled down under it: ${scaledDown}${downAfter !== undefined ? ` (${(downAfter / 1000).toFixed(1)} s after it opened)` : ''}; connection closed: ${closedAt ? `yes, ${((closedAt - openedAt) / 1000).toFixed(1)} s after it opened` : 'no'}`);
   t.test('the app stays up while the WebSocket is open', { todo: 'measured 2026-12-01: scaled down about one idle timeout after the WebSocket opened, and the connection was cut' }, async (t) => {
-    t.equal(seen.min, 1, 'never scaled down');
+    t.notOk(scaledDown, 'never scaled down');
     t.equal(closedAt, 0, 'the connection stayed open');
   });
   if (!scaledDown) ws.close();
