@@ -48,11 +48,13 @@ t.test(`cold start through Traefik vs the direct floor, ${CYCLES} cycles each`, 
   t.teardown(app.remove);
   await rig.activator.waitForApp(name);
   // Asleep, no task left, and Traefik has dropped the app's router (its requests reach the activator).
+  // A probe that meets the old router dials the gone task (Traefik waits 30 s for that): give up on
+  // it after 2 s and probe again.
   const asleepBehindTraefik = () =>
     waitFor('Traefik routes the sleeping app to the activator', async () => {
-      const r = await rig.edge.request(host, '/', { insecure: true, headers: { 'user-agent': MONITOR_UA } });
+      const r = await rig.edge.request(host, '/', { insecure: true, headers: { 'user-agent': MONITOR_UA }, timeoutMs: 2000 });
       return r.header('x-activator-state') === 'asleep';
-    }, 30_000, 200);
+    }, 60_000, 200);
 
   const floor: number[] = [];
   const viaTraefik: number[] = [];
