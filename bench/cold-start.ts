@@ -104,7 +104,7 @@ export async function startProber(run: string, network = SA_NETWORK): Promise<{ 
 
 async function activatorSees(activator: RunningActivator, service: string, replicas: number): Promise<void> {
   await waitFor(`activator sees ${service} at ${replicas}`, async () => {
-    const apps = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as Array<{ service: string; replicas: number | null; state: string }>;
+    const apps = (await (await activator.adminFetch('/api/apps')).json()) as Array<{ service: string; replicas: number | null; state: string }>;
     const app = apps.find((a) => a.service === service);
     return app !== undefined && app.replicas === replicas && app.state !== 'waking';
   }, 30_000, 20);

@@ -30,6 +30,9 @@ export const ERROR_CODES = {
   SA_WAKE_TIMEOUT: { status: 504, retryAfter: false, title: 'The app did not become ready in time' },
   SA_BAD_REQUEST: { status: 400, retryAfter: false, title: 'Bad request' },
   SA_NOT_FOUND: { status: 404, retryAfter: false, title: 'Not found' },
+  SA_UNAUTHORIZED: { status: 401, retryAfter: false, title: 'Authentication required' },
+  SA_FORBIDDEN: { status: 403, retryAfter: false, title: 'Forbidden' },
+  SA_STORE_UNAVAILABLE: { status: 503, retryAfter: true, title: 'The session store is unavailable' },
   SA_INTERNAL: { status: 500, retryAfter: false, title: 'Internal error' },
 } as const;
 

@@ -4,6 +4,7 @@
  * node) containers are gone.
  */
 import { LABELS } from '../labels.js';
+import { foldAsleep } from '../savings/savings.js';
 import { waitForConvergence, type ConvergeTarget } from './converge.js';
 import type { DockerCli, ResolveImage } from './docker-cli.js';
 import { InvalidInputError, StackValidationError, TimeoutError } from './errors.js';
@@ -96,7 +97,7 @@ export async function deploy(deps: DeployDeps, options: DeployOptions): Promise<
         progress(`${plan.swarmName}: awake now, stays awake (${replicas} replicas)`);
       }
       const awake = (replicas ?? 0) > idle;
-      setServiceLabels(doc, plan.name, stateLabelsFor(before, awake, idle, at));
+      setServiceLabels(doc, plan.name, { ...stateLabelsFor(before, awake, idle, at), ...savingsLabelsFor(before, awake, idle, Date.parse(at)) });
     }
     services.push({
       name: plan.swarmName,
@@ -158,6 +159,17 @@ function stateLabelsFor(before: StackService | undefined, awake: boolean, idle: 
     return { [LABELS.stateSince]: since, [LABELS.stateReason]: before.labels[LABELS.stateReason] ?? '' };
   }
   return { [LABELS.stateSince]: at, [LABELS.stateReason]: awake ? 'deployed awake (cli)' : 'deployed asleep (cli)' };
+}
+
+/** Keep what sleeping saved so far (the stack file would wipe the labels); an asleep → awake deploy ends a sleep. */
+function savingsLabelsFor(before: StackService | undefined, awake: boolean, idle: number, at: number): Record<string, string> {
+  if (!before) return {};
+  const kept: Record<string, string> = {};
+  for (const key of [LABELS.savingsAsleepSeconds, LABELS.savingsAsleepDays, LABELS.savingsSince, LABELS.savingsRss]) {
+    const value = before.labels[key];
+    if (value !== undefined) kept[key] = value;
+  }
+  return awake ? { ...kept, ...foldAsleep(before.labels, before.replicas, idle, at) } : kept;
 }
 
 function modeOf(doc: Record<string, unknown>, service: string): string {

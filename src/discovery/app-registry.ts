@@ -15,6 +15,8 @@ export interface AppEntry {
   labels: Record<string, string>;
   /** ServiceInfo.templateKey: changes on a redeploy, not on our scale or label writes. */
   templateKey: string;
+  /** Memory reservation/limit of one task, when set (what sleeping saves). */
+  memory?: ServiceInfo['memory'];
 }
 
 export interface AppRegistryOptions {
@@ -137,7 +139,7 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
       }
       return undefined;
     }
-    return { policy: result.policy, replicas: svc.replicas, version: svc.version, labels: svc.labels, templateKey: svc.templateKey };
+    return { policy: result.policy, replicas: svc.replicas, version: svc.version, labels: svc.labels, templateKey: svc.templateKey, memory: svc.memory };
   }
 
   private rebuildIndexes(): void {

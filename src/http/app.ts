@@ -11,18 +11,19 @@ import { METHODS } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
+import { normaliseHost, type AppEntry, type AppRegistry } from '../discovery/app-registry.js';
 import { ActivatorError, UnknownHostError, UpstreamError, asActivatorError } from '../errors.js';
 import { isUptimeMonitor, monitorAnswer, monitorState } from '../idle/monitor.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import type { Metrics } from '../metrics.js';
 import type { Endpoint } from '../wake/readiness.js';
 import type { WakeCoordinator } from '../wake/coordinator.js';
+import type { WakeHistory } from '../wake/wake-history.js';
 import { sendProblem, toProblem, wantsHtml } from './error-page.js';
 import { HoldGate } from './hold.js';
 import { headersForApp, isRetryableConnectError } from './forwarding.js';
 import { ForwardError, Upstream } from './upstream.js';
-import { waitingPageHtml } from './waiting-page.js';
+import { WaitingPages } from './waiting-page.js';
 import { attachWebSocketProxy } from './websocket.js';
 
 export interface HttpDeps {
@@ -32,14 +33,21 @@ export interface HttpDeps {
   traffic: TrafficTracker;
   metrics: Metrics;
   log: Logger;
+  /** Recent wakes: the waiting page's elapsed and usual wake time. */
+  history?: WakeHistory;
+  /** ACTIVATOR_WAITING_PAGE_DIR: where waiting-page templates named by labels are looked up. */
+  waitingPageDir?: string | undefined;
 }
 
 interface Routed {
   entry: AppEntry;
   /** Settles with the endpoint once the app is ready (immediately on the fast path). */
   endpoint: Promise<Endpoint>;
-  cold: boolean;
+  /** Filled in when the endpoint is known: held while the app woke (a cold start), and for how long. */
+  wake: { cold: boolean; ms: number };
 }
+
+const NO_WAKE: Routed['wake'] = Object.freeze({ cold: false, ms: 0 });
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,7 +55,10 @@ declare module 'fastify' {
   }
 }
 
-const COLD_START_HEADER = ['X-Activator-Cold-Start', 'true'] as const;
+/** Only on responses that waited for a wake; Server-Timing shows the wait in the browser's dev tools. */
+function coldStartHeaders(wakeMs: number): string[] {
+  return ['X-Activator-Cold-Start', 'true', 'Server-Timing', `wake;dur=${Math.round(wakeMs)}`];
+}
 /** A request the app has not answered for 2–4 s has its task checked (node lost?), then every 2 s. */
 const SLOW_CHECK_EVERY_MS = 2000;
 /** Methods RFC 9110 calls idempotent: sent again when the task they went to was lost. */
@@ -119,6 +130,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const holds = new HoldGate(config.maxHeldPerApp, metrics);
   const unknownHostsLogged = new FirstSeenWindow(60_000, 1000);
   const waitPath = `${config.internalPrefix}/wait`;
+  const waitingPages = new WaitingPages({ history: deps.history, templateDir: deps.waitingPageDir, waitPath, retrySeconds: 2, log: deps.log.child({ module: 'http' }) });
 
   const upstream = new Upstream({ connections: 256, keepAliveTimeoutMs: 4_000, connectTimeoutMs: 3_000, slowCheckEveryMs: SLOW_CHECK_EVERY_MS });
   app.addHook('onClose', () => upstream.close());
@@ -162,7 +174,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const service = entry.policy.service;
     const fast = coordinator.endpointFor(service);
     if (fast) {
-      request.routed = { entry, endpoint: Promise.resolve(fast), cold: false };
+      request.routed = { entry, endpoint: Promise.resolve(fast), wake: NO_WAKE };
       openTraffic(service, reply);
       return;
     }
@@ -176,7 +188,8 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
         .header('cache-control', 'no-store')
         .header('x-activator-waking', service)
         .type('text/html; charset=utf-8');
-      return reply.send(waitingPageHtml(service, waitPath, 2));
+      // The Host the visitor asked for (one of the app's, as the registry matched it), not the service name.
+      return reply.send(await waitingPages.render(entry, normaliseHost(request.headers.host ?? '')));
     }
     const release = holds.acquire(service);
     const gone = new AbortController();
@@ -185,10 +198,16 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
       release();
     };
     reply.raw.once('close', onClose);
-    const endpoint = coordinator.ensureReady(entry, gone.signal, `request for ${request.headers.host}`);
+    const arrivedAt = performance.now();
+    const wake = { cold: false, ms: 0 };
+    const endpoint = coordinator.ensureReadyDetail(entry, gone.signal, `request for ${request.headers.host}`).then((ready) => {
+      wake.cold = ready.waitedForWake;
+      wake.ms = performance.now() - arrivedAt;
+      return ready.endpoint;
+    });
     endpoint.then(release, release);
     endpoint.catch(() => undefined); // awaited in the handler; avoid an unhandled rejection meanwhile
-    request.routed = { entry, endpoint, cold: true };
+    request.routed = { entry, endpoint, wake };
     openTraffic(service, reply);
   });
 
@@ -231,12 +250,13 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
     const body = (request.body as Buffer | undefined) ?? (carriesBody(request) ? request.raw : null);
     const onLateError = (err: Error) => request.log.warn({ err, app: service, url: request.url }, `app ${service} broke off its response`);
     let endpoint = first;
-    let cold = routed.cold;
+    let cold = routed.wake.cold;
+    let wakeMs = routed.wake.ms;
     const giveUp = async () => ((await coordinator.endpointLost(routed.entry, endpoint)) ? new TaskLostError(`task ${endpoint.taskId} of ${service} is gone (node lost, or the task shut down)`) : undefined);
     const replayable = IDEMPOTENT.has(request.method) && !(body instanceof Readable);
     for (let attempt = 0; ; attempt++) {
       try {
-        await upstream.forward(request.raw, reply.raw, endpoint, { headers, body, extraResponseHeaders: cold ? COLD_START_HEADER : undefined, onLateError, giveUp });
+        await upstream.forward(request.raw, reply.raw, endpoint, { headers, body, extraResponseHeaders: cold ? coldStartHeaders(wakeMs) : undefined, onLateError, giveUp });
         reply.hijack(); // the head is written and the body streams from undici: fastify sends nothing
         return;
       } catch (error) {
@@ -255,12 +275,17 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
           // Anything else the app may have seen is never sent twice.
           if (taskLost) request.log.warn({ app: service, task: endpoint.taskId, method: request.method, url: request.url }, `task of ${service} lost with a request in flight; sending it to a new task`);
           coordinator.invalidate(service, endpoint);
+          const retryAt = performance.now();
           try {
-            endpoint = await coordinator.ensureReady(routed.entry, AbortSignal.timeout(routed.entry.policy.wakeTimeoutMs + 1000));
+            const ready = await coordinator.ensureReadyDetail(routed.entry, AbortSignal.timeout(routed.entry.policy.wakeTimeoutMs + 1000));
+            endpoint = ready.endpoint;
+            if (ready.waitedForWake) {
+              cold = true;
+              wakeMs += performance.now() - retryAt;
+            }
           } catch (err) {
             throw asActivatorError(err, service);
           }
-          cold = true;
           continue;
         }
         if (error instanceof ForwardError && (error.error as { code?: string }).code === 'UND_ERR_INVALID_ARG') {

@@ -17,6 +17,8 @@ export interface ServiceInfo {
    * when the service is redeployed or updated, never when only replicas or labels change.
    */
   templateKey: string;
+  /** Memory reservation and limit of one task (TaskTemplate.Resources), when set. */
+  memory?: { reservation?: number | undefined; limit?: number | undefined } | undefined;
 }
 
 /** Swarm task states (api/types/swarm/task.go), in lifecycle order. */
@@ -82,11 +84,15 @@ export interface ScaleOptions {
   onlyIf?: (current: ServiceInfo) => boolean;
   /** Labels written in the same spec update (one update, one version bump). */
   labels?: Record<string, string>;
+  /** More labels computed from the service as it is right before the update (after re-inspects). */
+  labelsFor?: (current: ServiceInfo) => Record<string, string>;
 }
 
 export interface ContainerNetworkBytes {
   rx: number;
   tx: number;
+  /** Resident memory of the container (cgroup v1 rss, v2 anon), when the stats carry it. */
+  rssBytes?: number | undefined;
 }
 
 export interface SwarmClient {

@@ -136,12 +136,12 @@ t.test('runtime tuning: the label changes, the tasks keep running, the new timeo
   const versionBefore = (await serviceState(app.name)).version;
 
   const put = (idleTimeout: string) =>
-    send(`${activator.adminUrl}/api/apps/${app.name}/idle-timeout`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idleTimeout }) });
+    send(`${activator.adminUrl}/api/apps/${app.name}/idle-timeout`, { method: 'PUT', headers: activator.adminHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ idleTimeout }) });
   const first = await put('30m');
   t.equal(first.status, 200);
   t.match(first.json(), { service: app.name, idleTimeout: '30m', idleTimeoutMs: 1_800_000, previousIdleTimeoutMs: 3_600_000 });
   await waitFor('the registry sees the new value', async () => {
-    const apps = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as Array<{ service: string; idleTimeoutMs: number }>;
+    const apps = (await (await activator.adminFetch('/api/apps')).json()) as Array<{ service: string; idleTimeoutMs: number }>;
     return apps.find((a) => a.service === app.name)?.idleTimeoutMs === 1_800_000;
   }, 5000, 50);
   await new Promise((r) => setTimeout(r, 1500)); // time for Swarm to restart tasks, if it were going to

@@ -155,7 +155,7 @@ t.test('a crashing app is not woken again on every request: its failure is answe
   t.equal(again.header('x-activator-error'), 'SA_APP_FAILED');
   t.match(again.json<{ message: string }>().message, /non-zero exit \(3\) \(\d+ s ago; the next wake is tried in \d+ s\)/);
   t.match(again.header('retry-after'), /^\d+$/, 'with Retry-After');
-  const listed = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as Array<{ service: string; wakeFailure: { code: string; failuresInARow: number; retryAt: string } | null }>;
+  const listed = (await (await activator.adminFetch('/api/apps')).json()) as Array<{ service: string; wakeFailure: { code: string; failuresInARow: number; retryAt: string } | null }>;
   const mine = listed.find((a) => a.service === app.name);
   t.equal(mine?.wakeFailure?.code, 'SA_APP_FAILED', 'ops see the failure in /api/apps');
   t.equal(mine?.wakeFailure?.failuresInARow, 1);

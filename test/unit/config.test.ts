@@ -1,8 +1,9 @@
 import t from 'tap';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { adminTokenEnv } from '../helpers/admin-tokens.js';
 
 t.test('defaults', async (t) => {
-  const c = loadConfig({});
+  const c = loadConfig(adminTokenEnv());
   t.equal(c.port, 8080);
   t.equal(c.adminPort, 8081);
   t.equal(c.strategy, 'blocking');
@@ -16,6 +17,7 @@ t.test('defaults', async (t) => {
 
 t.test('values from the environment', async (t) => {
   const c = loadConfig({
+    ...adminTokenEnv(),
     DOCKER_HOST: 'tcp://10.0.0.1:2375',
     ACTIVATOR_MAX_BODY: '512kb',
     ACTIVATOR_WAKE_TIMEOUT: '2m',

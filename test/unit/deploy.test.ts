@@ -157,6 +157,23 @@ t.test('a redeploy keeps awake services awake and keeps their state labels', asy
   t.equal(worker?.labels[LABELS.stateSince], '2026-11-26T10:00:00.000Z', 'unchanged asleep service keeps its since');
 });
 
+t.test('a redeploy keeps what sleeping saved; one that wakes the app folds the sleep in', async (t) => {
+  const c = new FakeCluster();
+  await deploy({ engine: c, cli: c, now: () => new Date('2026-11-26T10:00:00.000Z') }, base);
+  const web = c.services.find((s) => s.name === 'shop-mr-1_web') as StackService;
+  web.labels[LABELS.savingsAsleepSeconds] = '7200';
+  web.labels[LABELS.savingsAsleepDays] = '2026-11-25:7200';
+  web.labels[LABELS.savingsRss] = '41943040';
+  await deploy({ engine: c, cli: c, now: () => new Date('2026-11-26T11:00:00.000Z') }, base);
+  const kept = c.services.find((s) => s.name === 'shop-mr-1_web');
+  t.equal(kept?.labels[LABELS.savingsAsleepSeconds], '7200', 'asleep → asleep: kept, the sleep goes on');
+  t.equal(kept?.labels[LABELS.savingsRss], '41943040');
+  await deploy({ engine: c, cli: c, now: () => new Date('2026-11-26T12:00:00.000Z') }, { ...base, awake: true });
+  const woke = c.services.find((s) => s.name === 'shop-mr-1_web');
+  t.equal(woke?.labels[LABELS.savingsAsleepSeconds], String(7200 + 2 * 3600), 'asleep since the first deploy at 10:00, woken at 12:00');
+  t.equal(woke?.labels[LABELS.savingsAsleepDays], '2026-11-25:7200,2026-11-26:7200');
+});
+
 t.test('--awake deploys with the replicas and waits for running tasks', async (t) => {
   const c = new FakeCluster();
   const report = await deploy({ engine: c, cli: c }, { ...base, awake: true });

@@ -1,6 +1,6 @@
 /**
- * stack/traefik.yml and stack/activator.yml: parse them (with their production defaults, as
- * `docker stack deploy` interpolates them) and check the parts the activator depends on. The real
+ * stack/traefik.yml (with its production defaults, as `docker stack deploy` interpolates them) and
+ * stack/activator.yml (as written): parse them and check the parts the activator depends on. The real
  * Traefik runs stack/traefik.yml itself in test/e2e/traefik*.test.ts.
  */
 import { readFileSync } from 'node:fs';
@@ -29,13 +29,16 @@ interface Stack {
 const root = join(import.meta.dirname, '..', '..', 'stack');
 /** `${VAR:-default}` / `${VAR:?message}` with no VAR set, as docker stack deploy reads them (`$$` stays). */
 const withDefaults = (text: string) => text.replace(/(?<!\$)\$\{([A-Z_]+):([-?])([^}]*)\}/g, (_, name: string, kind: string, rest: string) => (kind === '-' ? rest : `<${name}>`));
-const load = (file: string) => YAML.parse(withDefaults(readFileSync(join(root, file), 'utf8'))) as Stack;
+const load = (file: string, interpolate = false) => {
+  const text = readFileSync(join(root, file), 'utf8');
+  return YAML.parse(interpolate ? withDefaults(text) : text) as Stack;
+};
 const labelMap = (s: Service) => Object.fromEntries((s.deploy.labels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 /** "--a.b=c" args → { "a.b": "c" } (keys as written). */
 const args = (s: Service) => Object.fromEntries((s.command ?? []).map((a) => a.replace(/^--/, '')).map((a) => [a.split('=')[0] as string, a.slice(a.indexOf('=') + 1)]));
 
 t.test('traefik.yml', async (t) => {
-  const stack = load('traefik.yml');
+  const stack = load('traefik.yml', true);
   const traefik = stack.services.traefik as Service;
   t.match(traefik.image, /^traefik:v3\.7\.\d+$/, 'Traefik v3.7, an exact version');
   t.match(traefik.image, new RegExp(`:v${SA_TRAEFIK_VERSION.replace(/\./g, '\\.')}$`), 'the version the tests run (scripts/tools.sh)');
@@ -101,4 +104,18 @@ t.test('activator.yml', async (t) => {
   const l = labelMap(act);
   t.equal(l['traefik.http.services.swarm-activator.loadbalancer.server.port'], '8080', 'the service the catch-all routers use');
   t.equal(l['traefik.swarm.network'], DEPLOY_DEFAULTS.network);
+
+  // The dashboard: its own router on the ops host, authenticated by Traefik, to the admin port.
+  t.match(l['traefik.http.routers.activator-admin.rule'], /^Host\(`\$\{ACTIVATOR_DASHBOARD_HOST:-[^}]+\}`\)$/, 'on the ops host only');
+  t.equal(l['traefik.http.routers.activator-admin.service'], 'swarm-activator-admin');
+  t.equal(l['traefik.http.services.swarm-activator-admin.loadbalancer.server.port'], '8081', 'the admin port');
+  t.equal(l['traefik.http.routers.activator-admin.tls'], 'true');
+  const middlewares = (l['traefik.http.routers.activator-admin.middlewares'] ?? '').split(',');
+  t.ok(middlewares.includes('activator-admin-auth'), 'behind basic auth');
+  t.match(l['traefik.http.middlewares.activator-admin-auth.basicauth.users'], /^\$\{ACTIVATOR_DASHBOARD_USERS:\?/, 'users required at deploy time');
+  t.ok(middlewares.includes('activator-admin-allow') && l['traefik.http.middlewares.activator-admin-allow.ipallowlist.sourcerange'], 'and a source allow-list');
+  const raw = stack as unknown as { services: { activator: { secrets?: string[] } }; secrets?: Record<string, { external?: boolean }> };
+  t.equal(act.environment?.ACTIVATOR_ADMIN_TOKEN_FILE, '/run/secrets/activator-admin-token', 'the operator token from a file');
+  t.ok(raw.services.activator.secrets?.includes('activator-admin-token'), 'mounted as a Swarm secret');
+  t.equal(raw.secrets?.['activator-admin-token']?.external, true, 'made by ops before the deploy, never in the file');
 });
