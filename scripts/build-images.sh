@@ -286,3 +286,4 @@ docker_build "$act_tag" "$h" "$act_ctx/Dockerfile" "$act_ctx" "" -- \
 docker image prune -f --filter label=sa.hash >/dev/null 2>&1 || true
 sa_log "all images ready in $(sa_since "$t_all")"
 bash "$SA_ROOT/scripts/build-haproxy-image.sh"   # sa/docker-api-proxy:dev (HAProxy allow-list in front of the Docker socket)
+bash "$SA_ROOT/scripts/build-tool-images.sh"   # Traefik, Pebble (pinned, FROM scratch)

@@ -26,12 +26,12 @@ start_dockerd() {
   else
     rm -f "$pidfile" "$SA_SOCK"
     mkdir -p "$SA_STATE_DIR/data" "$SA_STATE_DIR/exec"
-    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid nohup dockerd \
+    # sa_close_fds: don't hand our lock fd (or a caller's) to the daemon.
+    (sa_close_fds; DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 exec setsid nohup dockerd \
       --data-root "$SA_STATE_DIR/data" \
       --exec-root "$SA_STATE_DIR/exec" \
       --host "$SA_OWN_DOCKER_HOST" \
-      --pidfile "$pidfile" \
-      >"$log" 2>&1 </dev/null 8>&- 9>&- &   # 8/9: no lock fd (ours, or a caller's) handed to the daemon: it would hold the lock for its lifetime
+      --pidfile "$pidfile") >"$log" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$SA_STATE_DIR/dockerd.started"
     sa_log "started dockerd (pid $pid), log $log"

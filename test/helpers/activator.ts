@@ -18,6 +18,8 @@ export interface ActivatorOptions {
   image?: string;
   /** Placement constraints, e.g. node.labels.sa.node==n1. */
   constraints?: string[];
+  /** More service labels, e.g. Traefik's (test/helpers/traefik.ts). */
+  labels?: Record<string, string>;
   on?: SwarmTarget;
   /**
    * The operator token, given to the activator as the Swarm secret <name>-admin-token at
@@ -71,7 +73,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
   const secret = (await on.docker.createSecret({ Name: secretName, Labels: { 'sa.test': '1' }, Data: Buffer.from(adminToken).toString('base64') })) as { id: string };
   await on.docker.createService({
     Name: opts.name,
-    Labels: { 'sa.test': '1', 'sa.run-activator': opts.run },
+    Labels: { 'sa.test': '1', 'sa.run-activator': opts.run, ...opts.labels },
     TaskTemplate: {
       ContainerSpec: {
         Image: opts.image ?? 'swarm-activator:dev',

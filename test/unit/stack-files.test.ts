@@ -1,12 +1,15 @@
 /**
- * stack/traefik.yml and stack/activator.yml can't run here (no Traefik, no registry): parse them
- * and check the parts the activator depends on.
+ * stack/traefik.yml (with its production defaults, as `docker stack deploy` interpolates them) and
+ * stack/activator.yml (as written): parse them and check the parts the activator depends on. The real
+ * Traefik runs stack/traefik.yml itself in test/e2e/traefik*.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import YAML from 'yaml';
 import { DEPLOY_DEFAULTS } from '../../src/deploy/label-stack.js';
+
+const SA_TRAEFIK_VERSION = /^SA_TRAEFIK_VERSION=(\S+)$/m.exec(readFileSync(join(import.meta.dirname, '..', '..', 'scripts', 'tools.sh'), 'utf8'))?.[1] ?? '?';
 
 interface Service {
   image: string;
@@ -26,15 +29,21 @@ interface Stack {
 }
 
 const root = join(import.meta.dirname, '..', '..', 'stack');
-const load = (file: string) => YAML.parse(readFileSync(join(root, file), 'utf8')) as Stack;
+/** `${VAR:-default}` / `${VAR:?message}` with no VAR set, as docker stack deploy reads them (`$$` stays). */
+const withDefaults = (text: string) => text.replace(/(?<!\$)\$\{([A-Z_]+):([-?])([^}]*)\}/g, (_, name: string, kind: string, rest: string) => (kind === '-' ? rest : `<${name}>`));
+const load = (file: string, interpolate = false) => {
+  const text = readFileSync(join(root, file), 'utf8');
+  return YAML.parse(interpolate ? withDefaults(text) : text) as Stack;
+};
 const labelMap = (s: Service) => Object.fromEntries((s.deploy.labels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 /** "--a.b=c" args → { "a.b": "c" } (keys as written). */
 const args = (s: Service) => Object.fromEntries((s.command ?? []).map((a) => a.replace(/^--/, '')).map((a) => [a.split('=')[0] as string, a.slice(a.indexOf('=') + 1)]));
 
 t.test('traefik.yml', async (t) => {
-  const stack = load('traefik.yml');
+  const stack = load('traefik.yml', true);
   const traefik = stack.services.traefik as Service;
-  t.match(traefik.image, /^traefik:v3\./, 'Traefik v3');
+  t.match(traefik.image, /^traefik:v3\.7\.\d+$/, 'Traefik v3.7, an exact version');
+  t.match(traefik.image, new RegExp(`:v${SA_TRAEFIK_VERSION.replace(/\./g, '\\.')}$`), 'the version the tests run (scripts/tools.sh)');
   const a = args(traefik);
   t.equal(a['providers.swarm.exposedByDefault'], 'false', 'swarm provider, opt-in');
   t.equal(a['providers.swarm.network'], DEPLOY_DEFAULTS.network, 'swarm provider network = the network deploy attaches apps to');
@@ -43,6 +52,7 @@ t.test('traefik.yml', async (t) => {
   t.equal(a['entryPoints.http.http.redirections.entryPoint.to'], 'https', 'http -> https');
   t.equal(a['entryPoints.http.http.redirections.entryPoint.scheme'], 'https');
   t.ok(a['certificatesResolvers.le.acme.storage'], 'ACME resolver "le" with storage');
+  t.equal(a['certificatesResolvers.le.acme.caServer'], 'https://acme-v02.api.letsencrypt.org/directory', "Let's Encrypt unless a test overrides it");
   t.equal(a['certificatesResolvers.le.acme.httpChallenge.entryPoint'], 'http');
   t.ok(traefik.volumes?.some((v) => v.endsWith(':/certificates')), 'ACME storage on a volume');
   t.equal(a['metrics.prometheus'], 'true', 'Prometheus metrics');

@@ -8,7 +8,8 @@
 //   GET /sse           -> text/event-stream, "data: tick\n\n" every 500 ms until the client goes away
 //   WebSocket upgrade on any path -> echoes every message back unchanged (sends nothing on connect)
 //   anything else      -> 200 JSON echo:
-//       { method, path, url, query, headers, body, bodyBytes, hostname, pid, startedAt }
+//       { method, path, url, query, headers, body, bodyBytes, hostname, pid, startedAt, remoteAddress }
+//       (remoteAddress: who connected, e.g. Traefik's task or the activator's; IPv4 unmapped)
 //
 // SIGTERM/SIGINT: stop listening, drop open connections, exit 0 right away.
 import http from 'node:http';
@@ -99,6 +100,7 @@ const server = http.createServer((req, res) => {
       hostname,
       pid: process.pid,
       startedAt,
+      remoteAddress: req.socket.remoteAddress?.replace(/^::ffff:/, ''),
     };
     send(res, 200, JSON.stringify(echo), 'application/json; charset=utf-8');
   });
