@@ -233,7 +233,8 @@ t.test('a WebSocket through the activator wakes the app and echoes', async (t) =
 });
 
 t.test('a client that leaves while held frees its slot', async (t) => {
-  const app = await createApp({ name: `${run}-leave`, run, env: { STARTUP_DELAY_MS: '3000' } });
+  // No HEALTHCHECK: the image's (1 s × 3 retries, no start period) races the 3 s startup and can kill the task.
+  const app = await createApp({ name: `${run}-leave`, run, env: { STARTUP_DELAY_MS: '3000' }, healthIntervalMs: 0 });
   t.teardown(app.remove);
   await activator.waitForApp(app.name);
   const controllers = Array.from({ length: 3 }, () => new AbortController());
