@@ -185,8 +185,9 @@ t.test('missing image: 502, the error in the log', async (t) => {
   t.equal(res.status, 502);
   t.match(body.message, /failed to start/);
   t.notMatch(body.message, /No such image|does-not-exist/i, 'the image name stays in the log');
-  const lines = await activator.logLines();
-  t.ok(lines.some((l) => l.code === 'SA_APP_FAILED' && l.app === app.name && /No such image|does-not-exist/i.test(String(l.detail))), 'the log line names the error');
+  // Docker's log of the service can lag the answer by a moment: wait for the line.
+  const logged = await waitFor('the SA_APP_FAILED log line', async () => (await activator.logLines()).some((l) => l.code === 'SA_APP_FAILED' && l.app === app.name && /No such image|does-not-exist/i.test(String(l.detail))), 10_000, 200).catch(() => false);
+  t.ok(logged, 'the log line names the error');
 });
 
 t.test('unknown host: 404 and no Docker call', async (t) => {
