@@ -137,8 +137,9 @@ t.test('crash on start: 502, not a hang; the Swarm task error in the log, not in
   t.equal(body.error, 'SA_APP_FAILED');
   t.match(body.message, /failed to start/, 'says what happened');
   t.notMatch(body.message, /exit|task [0-9a-z]{12}/, 'without Swarm internals');
-  const lines = await activator.logLines();
-  t.ok(lines.some((l) => l.code === 'SA_APP_FAILED' && /non-zero exit \(3\)/.test(String(l.detail))), 'the log line names the task error');
+  // Docker's log of the service can lag the answer by a moment: wait for the line.
+  const logged = await waitFor('the SA_APP_FAILED log line', async () => (await activator.logLines()).some((l) => l.code === 'SA_APP_FAILED' && /non-zero exit \(3\)/.test(String(l.detail))), 10_000, 200).catch(() => false);
+  t.ok(logged, 'the log line names the task error');
   t.ok(Date.now() - started < 15_000, 'fails fast, well before the wake timeout');
   await waitFor('scale back to 0', async () => (await serviceState(app.name)).replicas === 0, 10_000);
 });
