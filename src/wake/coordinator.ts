@@ -8,7 +8,7 @@ import { ActivatorError, AppFailedError, WakeBackoffError, WakeTimeoutError, asA
 import type { Metrics } from '../metrics.js';
 import { LABELS } from '../labels.js';
 import type { SwarmClient, TaskInfo } from '../swarm/swarm.js';
-import type { Endpoint, ReadinessProbe } from './readiness.js';
+import { taskMayServe, type Endpoint, type ReadinessProbe } from './readiness.js';
 
 /** How long a wake waits for Swarm to schedule a task before it re-checks its scale-up. */
 const RESCALE_AFTER_MS = 1000;
@@ -113,7 +113,7 @@ export class WakeCoordinator {
       check.tasks.catch(() => this.taskChecks.delete(service));
     }
     const task = (await check.tasks).find((t) => t.id === endpoint.taskId);
-    const lost = !task || task.desiredState !== 'running' || task.state !== 'running';
+    const lost = !task || !taskMayServe(task, entry.policy.readyWhen);
     if (lost) this.invalidate(service, endpoint);
     return lost;
   }
