@@ -65,7 +65,8 @@ const PROBER_PORT = 9000;
 /** Settle time after a stop, so container and network teardown don't overlap the next start. */
 const SETTLE_MS = 500;
 
-async function startProber(run: string): Promise<{ url: string; stop: () => Promise<void> }> {
+/** The floor's prober as a Swarm service on `network` (test/e2e/traefik-cold.test.ts uses it too). */
+export async function startProber(run: string, network = SA_NETWORK): Promise<{ url: string; stop: () => Promise<void> }> {
   const name = `${run}-prober`;
   const port = await freePort();
   const socketPath = new URL(DOCKER_HOST).pathname;
@@ -77,7 +78,7 @@ async function startProber(run: string): Promise<{ url: string; stop: () => Prom
       ContainerSpec: {
         Image: 'sa/sample-app:dev',
         Command: ['/usr/bin/node', '/bench/prober.mjs'],
-        Env: [`PORT=${PROBER_PORT}`, `NETWORK=${SA_NETWORK}`, 'DOCKER_SOCK=/var/run/docker.sock'],
+        Env: [`PORT=${PROBER_PORT}`, `NETWORK=${network}`, 'DOCKER_SOCK=/var/run/docker.sock'],
         Mounts: [
           { Type: 'bind', Source: resolve('bench/cold-start/prober.mjs'), Target: '/bench/prober.mjs', ReadOnly: true },
           { Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' },
@@ -86,7 +87,7 @@ async function startProber(run: string): Promise<{ url: string; stop: () => Prom
         StopGracePeriod: 1e9,
       },
       RestartPolicy: { Condition: 'none' },
-      Networks: [{ Target: SA_NETWORK }],
+      Networks: [{ Target: network }],
     },
     Mode: { Replicated: { Replicas: 1 } },
     EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: PROBER_PORT, PublishedPort: port, PublishMode: 'host' }] },
@@ -103,7 +104,7 @@ async function startProber(run: string): Promise<{ url: string; stop: () => Prom
 
 async function activatorSees(activator: RunningActivator, service: string, replicas: number): Promise<void> {
   await waitFor(`activator sees ${service} at ${replicas}`, async () => {
-    const apps = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as Array<{ service: string; replicas: number | null; state: string }>;
+    const apps = (await (await activator.adminFetch('/api/apps')).json()) as Array<{ service: string; replicas: number | null; state: string }>;
     const app = apps.find((a) => a.service === service);
     return app !== undefined && app.replicas === replicas && app.state !== 'waking';
   }, 30_000, 20);

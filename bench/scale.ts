@@ -148,7 +148,7 @@ export async function scale(opts: ScaleOptions): Promise<ScaleResult> {
       const listening = (await activator.logLines()).find((l) => l.msg === 'activator listening');
       if (!listening) throw new Error(`no "activator listening" line in the activator's logs:\n${await activator.logs()}`);
       const discoveryMs = Date.parse(String(listening.time)) - startedAt;
-      const apps = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as unknown[];
+      const apps = (await (await activator.adminFetch('/api/apps')).json()) as unknown[];
       if (apps.length !== opts.services || listening.apps !== opts.services) throw new Error(`activator lists ${apps.length} apps (log says ${String(listening.apps)}), expected ${opts.services}`);
       const rssMb = rssOf(container.pid).rssMb;
       opts.log(`  scale: discovery ${discoveryMs} ms after container start (create→ready ${Math.round(createToReadyMs)} ms), RSS ${rssMb.toFixed(1)} MB`);

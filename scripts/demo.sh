@@ -26,10 +26,19 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+# The admin API's operator token: a Swarm secret, as in stack/activator.yml. Kept on the host
+# (0600) so the commands printed below can use it; a new one on every run.
+TOKEN_FILE="$SA_STATE_DIR/demo-admin-token"
+docker secret rm sa-demo-admin-token >/dev/null 2>&1 || true
+(umask 077; node -e "process.stdout.write(require('crypto').randomBytes(32).toString('hex'))" >"$TOKEN_FILE")
+docker secret create --label sa.demo=1 sa-demo-admin-token "$TOKEN_FILE" >/dev/null
+
 sa_log "starting the activator on 127.0.0.1:$PORT (admin :$ADMIN_PORT)"
 docker service create --quiet --detach --no-resolve-image --name sa-demo-activator --label sa.demo=1 \
   --network "$SA_NETWORK" \
-  --mount "type=bind,source=$SOCK,target=/var/run/docker.sock" \
+  --mount "type=bind,source=$SOCK,target=/var/run/docker.sock" --group "$(stat -c %g "$SOCK")" \
+  --secret "source=sa-demo-admin-token,target=activator-admin-token,mode=0444" \
+  --env "ACTIVATOR_ADMIN_TOKEN_FILE=/run/secrets/activator-admin-token" \
   --publish "mode=host,target=8080,published=$PORT" \
   --publish "mode=host,target=8081,published=$ADMIN_PORT" \
   --env "ACTIVATOR_NETWORK=$SA_NETWORK" \
@@ -54,11 +63,12 @@ docker service create --quiet --detach --no-resolve-image --name sa-demo-app --l
   sa/sample-app:dev >/dev/null
 
 started=$(sa_now_ms)
+AUTH=(-H "Authorization: Bearer $(cat "$TOKEN_FILE")")
 for _ in $(seq 1 300); do
-  if curl -fsS "http://127.0.0.1:$ADMIN_PORT/api/apps" 2>/dev/null | grep -q '"sa-demo-app"'; then break; fi
+  if curl -fsS "${AUTH[@]}" "http://127.0.0.1:$ADMIN_PORT/api/apps" 2>/dev/null | grep -q '"sa-demo-app"'; then break; fi
   sleep 0.1
 done
-curl -fsS "http://127.0.0.1:$ADMIN_PORT/api/apps" | grep -q '"sa-demo-app"' \
+curl -fsS "${AUTH[@]}" "http://127.0.0.1:$ADMIN_PORT/api/apps" | grep -q '"sa-demo-app"' \
   || { docker service logs sa-demo-activator 2>&1 | tail -20; sa_die "the activator did not come up"; }
 sa_log "activator ready in $(sa_since "$started"); sa-demo-app is asleep ($(docker service ls --filter name=sa-demo-app --format '{{.Replicas}}'))"
 
@@ -71,9 +81,16 @@ cat <<MSG
   In a browser, http://$HOST:$PORT/ shows a "waking up" page that reloads itself
   (*.localhost resolves to 127.0.0.1).
 
+  The admin API needs the operator token (a Swarm secret; a copy is in $TOKEN_FILE):
+
+    export SWARM_ACTIVATOR_TOKEN_FILE=$TOKEN_FILE
+    curl -H "Authorization: Bearer \$(cat $TOKEN_FILE)" http://127.0.0.1:$ADMIN_PORT/api/apps
+
+  The live dashboard: http://127.0.0.1:$ADMIN_PORT/ (log in with that token).
+
   Watch it:   docker service ls            (with: source $SA_ENV_FILE)
-              curl http://127.0.0.1:$ADMIN_PORT/api/apps
-              curl http://127.0.0.1:$ADMIN_PORT/metrics
+              node dist/cli/main.js ls --activator-url http://127.0.0.1:$ADMIN_PORT
+              curl http://127.0.0.1:$ADMIN_PORT/metrics      (public: no metrics token set)
   It goes back to sleep after 2 minutes without traffic.
   Stop it:    npm run demo:down
 

@@ -99,6 +99,17 @@ sa_lock() {
   fi
 }
 
+# sa_close_fds — close every file descriptor above 2 of this shell. Run it in the subshell that
+# execs a daemon: a lock its caller holds (flock on any fd, ours or a test runner's) must not live
+# on in the daemon, or the lock is never released.
+sa_close_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd="${fd##*/}"
+    if [[ "$fd" =~ ^[0-9]+$ ]] && ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 # Milliseconds since the epoch, and a "1.23s" formatter for elapsed time since a start value.
 sa_now_ms() { local t="${EPOCHREALTIME/[.,]/}"; echo "${t:0:-3}"; }
 sa_since() { local d=$(( $(sa_now_ms) - $1 )); printf '%d.%02ds' $((d / 1000)) $((d % 1000 / 10)); }

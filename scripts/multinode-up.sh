@@ -52,9 +52,10 @@ for i in 1 2 3; do
   fi
   mkdir -p "$d/data" "$d/exec"
   # nsenter, not `ip netns exec`: that remounts /sys and hides the cgroup mounts from dockerd.
-  DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid nohup nsenter --net="/var/run/netns/$(mn_ns "$i")" dockerd \
+  # sa_close_fds: no lock fd of ours or of a caller (a test runner's flock) lives on in the daemon.
+  (sa_close_fds; DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 exec setsid nohup nsenter --net="/var/run/netns/$(mn_ns "$i")" dockerd \
     --data-root "$d/data" --exec-root "$d/exec" --host "unix://$d/docker.sock" --pidfile "$d/docker.pid" \
-    --bip "172.3$i.0.1/24" >"$d/dockerd.log" 2>&1 </dev/null 9>&- &
+    --bip "172.3$i.0.1/24") >"$d/dockerd.log" 2>&1 </dev/null &
   echo $! >"$d/dockerd.started"
 done
 for i in 1 2 3; do
@@ -91,7 +92,8 @@ sa_env_file_set "$MN_ENV" SA_MN_BRIDGE "$MN_BRIDGE"
 ip route replace blackhole "$MN_POOL"
 
 # --- images --------------------------------------------------------------------------------------
-images=(local/node-base:20 sa/sample-app:dev swarm-activator:dev)
+source "$SA_ROOT/scripts/tools.sh" --env
+images=(local/node-base:20 sa/sample-app:dev swarm-activator:dev "sa/traefik:$SA_TRAEFIK_VERSION" "sa/pebble:$SA_PEBBLE_VERSION")
 for i in 1 2 3; do
   want="$(for img in "${images[@]}"; do docker image inspect -f '{{.Id}}' "$img"; done)"
   have="$(for img in "${images[@]}"; do mn_docker "$i" image inspect -f '{{.Id}}' "$img" 2>/dev/null || echo none; done)"

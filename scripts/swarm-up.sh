@@ -26,12 +26,12 @@ start_dockerd() {
   else
     rm -f "$pidfile" "$SA_SOCK"
     mkdir -p "$SA_STATE_DIR/data" "$SA_STATE_DIR/exec"
-    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid nohup dockerd \
+    # sa_close_fds: don't hand our lock fd (or a caller's) to the daemon.
+    (sa_close_fds; DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 exec setsid nohup dockerd \
       --data-root "$SA_STATE_DIR/data" \
       --exec-root "$SA_STATE_DIR/exec" \
       --host "$SA_OWN_DOCKER_HOST" \
-      --pidfile "$pidfile" \
-      >"$log" 2>&1 </dev/null 9>&- &   # 9>&-: don't hand our lock fd to the daemon
+      --pidfile "$pidfile") >"$log" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$SA_STATE_DIR/dockerd.started"
     sa_log "started dockerd (pid $pid), log $log"

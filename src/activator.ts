@@ -3,12 +3,14 @@
  * apps) without listening: main.ts listens; tests can run the same thing in-process.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { AppRegistry } from './discovery/app-registry.js';
 import { buildAdminApp } from './http/admin.js';
 import { buildProxyApp } from './http/app.js';
 import type { ActivitySource } from './idle/activity-source.js';
+import { KeepAwakeScheduler } from './idle/keep-awake-scheduler.js';
 import { IdleReaper } from './idle/reaper.js';
 import { ScaleDownGuard } from './idle/scale-down-guard.js';
 import { NetworkBytesSource } from './idle/sources/network-bytes.js';
@@ -16,12 +18,15 @@ import { OwnTrafficSource } from './idle/sources/own-traffic.js';
 import { TraefikMetricsSource } from './idle/sources/traefik-metrics.js';
 import { OwnTraffic } from './idle/traffic.js';
 import { Metrics } from './metrics.js';
+import { savingsInput } from './savings/savings.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
 import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
 import { createQueuedSwarm } from './swarm/queued-swarm.js';
 import { WakeCoordinator } from './wake/coordinator.js';
+import { redactUrl } from './redact.js';
 import { ReadinessProbe } from './wake/readiness.js';
+import { WakeHistory } from './wake/wake-history.js';
 
 
 export interface Activator {
@@ -48,6 +53,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
       idleTimeoutMs: config.idleTimeoutMs,
       minAwakeMs: config.minAwakeMs,
       network: config.defaultNetwork,
+      timezone: config.timezone,
     },
     selector: config.selector,
     resyncIntervalMs: config.resyncIntervalMs,
@@ -55,12 +61,14 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   });
   const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs);
   const traffic = new OwnTraffic(metrics);
-  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }) }) : new MemoryStore();
+  const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }), ...redisPassword(config) }) : new MemoryStore(Date.now, config.adminMaxSessions);
   // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
   const guard = new ScaleDownGuard();
   // eslint-disable-next-line prefer-const -- assigned below: the coordinator and the reaper refer to each other
   let reaper: IdleReaper | undefined;
+  const history = new WakeHistory();
   const coordinator = new WakeCoordinator({
+    history,
     registry,
     swarm: guard.wrap(swarm),
     readiness,
@@ -70,16 +78,17 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     retryBackoffMs: config.wakeRetryBackoffMs,
     onWoken: (service, scaled) => reaper?.noteWoken(service, scaled),
   });
-  const sources: ActivitySource[] = [
-    new OwnTrafficSource(traffic),
-    // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
-    new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) }),
-  ];
+  // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
+  const networkBytes = new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) });
+  const sources: ActivitySource[] = [new OwnTrafficSource(traffic), networkBytes];
   if (config.traefikMetricsUrl) {
     sources.push(new TraefikMetricsSource({ url: config.traefikMetricsUrl, intervalMs: config.traefikMetricsIntervalMs, registry, log: log.child({ module: 'idle', source: 'traefik-metrics' }) }));
   }
-  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }) });
+  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }), rssOf: (app) => networkBytes.rssOf(app) });
   reaper = idleReaper;
+  const keepAwake = new KeepAwakeScheduler({ registry, coordinator, log: log.child({ module: 'keep-awake' }), onWoken: (service) => idleReaper.touch(service) });
+  const savingsInputs = () => registry.all().map((e) => savingsInput(e, networkBytes.rssOf(e.policy.service)));
+  metrics.readSavingsFrom(savingsInputs);
   registry.on('changed', (service, entry) => {
     if (!entry) {
       metrics.forget(service);
@@ -87,8 +96,20 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     } else if (!coordinator.isWaking(service)) metrics.setState(service, (entry.replicas ?? 0) > 0 ? 'awake' : 'asleep');
   });
 
-  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log });
-  const adminApp = await buildAdminApp({ registry, coordinator, traffic, metrics, log, swarm, reaper: idleReaper });
+  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log, history, waitingPageDir: config.waitingPageDir });
+  const adminApp = await buildAdminApp({
+    registry,
+    coordinator,
+    traffic,
+    metrics,
+    log,
+    swarm,
+    reaper: idleReaper,
+    history,
+    dashboardMaxClients: config.dashboardMaxClients,
+    savings: savingsInputs,
+    auth: { tokens: config.adminTokens, store, sessionTtlMs: config.adminSessionTtlMs },
+  });
 
   return {
     proxyApp,
@@ -100,13 +121,15 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     async listen() {
       await registry.start();
       idleReaper.start();
+      keepAwake.start();
       await adminApp.listen({ host: config.host, port: config.adminPort });
       await proxyApp.listen({ host: config.host, port: config.port });
-      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: config.dockerHost, store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
+      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: redactUrl(config.dockerHost), store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
     },
     async close() {
       await proxyApp.close();
       await adminApp.close();
+      await keepAwake.stop();
       await idleReaper.stop();
       await registry.stop();
       await store.close();
@@ -114,4 +137,14 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     },
   };
 
+}
+
+/** The Redis password from ACTIVATOR_REDIS_PASSWORD_FILE (a Swarm secret), read once at start-up. */
+function redisPassword(config: Readonly<Config>): { password?: string } {
+  if (!config.redisPasswordFile) return {};
+  try {
+    return { password: readFileSync(config.redisPasswordFile, 'utf8').trim() };
+  } catch (err) {
+    throw new ConfigError('ACTIVATOR_REDIS_PASSWORD_FILE', `cannot read ${config.redisPasswordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

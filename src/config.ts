@@ -1,7 +1,49 @@
 /** Environment → validated, frozen Config. Every error names the variable that caused it. */
+import { readFileSync, statSync } from 'node:fs';
+import { inspect } from 'node:util';
 import bytes from 'bytes';
-import { parseDuration } from './duration.js';
+import { isIP } from 'node:net';
+import { isAbsolute } from 'node:path';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
+import { parseTimezone } from './idle/keep-awake.js';
+import { redactUrl } from './redact.js';
 import { STRATEGIES, type Strategy } from './labels.js';
+
+/** A token read from a file: its value never shows in a log line, JSON or inspect output. */
+export class AdminToken {
+  readonly #value: string;
+  constructor(
+    value: string,
+    /** The variable that named its file (for messages). */
+    readonly source: string,
+  ) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return '[redacted]';
+  }
+  toString(): string {
+    return '[redacted]';
+  }
+  [inspect.custom](): string {
+    return `AdminToken(${this.source}, [redacted])`;
+  }
+}
+
+/** Shortest token accepted: a guessable token would make the admin API an open door. */
+export const MIN_TOKEN_LENGTH = 16;
+
+export interface AdminTokens {
+  /** Operator: every admin route. Unset (only with a read token): state-changing routes are off. */
+  operate: AdminToken | undefined;
+  /** Read-only: GET routes (app list, report, session). */
+  read: AdminToken | undefined;
+  /** When set, /metrics needs it (or an admin token); otherwise /metrics is public. */
+  metrics: AdminToken | undefined;
+}
 
 export interface Config {
   host: string;
@@ -41,6 +83,34 @@ export interface Config {
   monitorStatus: number;
   /** Path prefix the waiting page uses on an app's own Host (e.g. <prefix>/wait). */
   internalPrefix: string;
+  /** Folder of waiting-page templates (label swarm-activator.waiting-page.template names a file in it). */
+  waitingPageDir: string | undefined;
+  /** Live dashboard streams (GET /api/events) open at once; more get 503. */
+  dashboardMaxClients: number;
+  /** IANA time zone of keep-awake windows whose service has no timezone label. */
+  timezone: string;
+  adminTokens: AdminTokens;
+  /** How long an admin console login lasts. */
+  adminSessionTtlMs: number;
+  /** Admin sessions kept at most (memory store; the oldest goes first). */
+  adminMaxSessions: number;
+  // --- bounds on what clients can make the activator hold (docs/security.md) ---
+  /** Peers whose X-Forwarded-* are believed: CIDRs, addresses, or `local-networks`. */
+  trustedProxies: string[];
+  /** Requests held for wakes, all apps together. */
+  maxHeldTotal: number;
+  /** Request body bytes buffered at once, all requests together. */
+  maxBufferedBodyBytes: number;
+  /** Time a client has to send its request head (slowloris). */
+  headersTimeoutMs: number;
+  /** Time a client has to send its whole request, head and body. */
+  requestTimeoutMs: number;
+  /** Bytes a client may send after an upgrade request before the upgrade is answered. */
+  maxUpgradeEarlyBytes: number;
+  /** Open client connections on the proxy port. */
+  maxConnections: number;
+  /** File holding the Redis password (a Swarm secret), used with ACTIVATOR_REDIS_URL. */
+  redisPasswordFile: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -62,7 +132,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     try {
       return parse(raw.trim());
     } catch (err) {
-      throw new ConfigError(key, `${(err as Error).message} (got "${raw}")`);
+      throw new ConfigError(key, `${(err as Error).message} (got "${redactUrl(raw)}")`);
     }
   };
   const int = (min: number, max: number) => (raw: string) => {
@@ -74,11 +144,31 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const duration = (min: number) => (raw: string) => {
     const ms = parseDuration(raw);
     if (ms < min) throw new Error(`must be at least ${min}ms`);
+    // Node's timers fire at once from 2^31 ms on (about 24.8 days).
+    if (ms > MAX_TIMER_MS) throw new Error(`must be at most ${MAX_TIMER_MS}ms (about 24 days)`);
     return ms;
   };
   const regex = (raw: string) => new RegExp(raw, 'i');
+  const size = (raw: string) => {
+    const n = bytes.parse(raw);
+    if (n === null || !Number.isFinite(n) || n < 1) throw new Error('must be a size such as 64kb or 256mb');
+    return n;
+  };
   const url = (raw: string) => new URL(raw).toString();
 
+  const tokenFile = (key: string): AdminToken | undefined =>
+    read(key, undefined, (path) => {
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (err) {
+        throw new Error(`cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+      }
+      const token = text.trim();
+      if (token === '') throw new Error(`the token file ${path} is empty`);
+      if (token.length < MIN_TOKEN_LENGTH) throw new Error(`the token in ${path} is ${token.length} characters; use at least ${MIN_TOKEN_LENGTH} (e.g. openssl rand -hex 32)`);
+      return new AdminToken(token, key);
+    });
   const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
   const config: Config = {
     host: read('ACTIVATOR_HOST', '0.0.0.0', (v) => v),
@@ -141,6 +231,59 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       if (!/^\/[A-Za-z0-9._~/-]+$/.test(v) || v.endsWith('/')) throw new Error('must be a path such as /__activator');
       return v;
     }),
+    waitingPageDir: read('ACTIVATOR_WAITING_PAGE_DIR', undefined, (v) => {
+      if (!isAbsolute(v)) throw new Error('must be an absolute path');
+      const info = statSync(v, { throwIfNoEntry: false });
+      if (!info) throw new Error('no such folder');
+      if (!info.isDirectory()) throw new Error('not a folder');
+      return v;
+    }),
+    dashboardMaxClients: read('ACTIVATOR_DASHBOARD_MAX_CLIENTS', 32, int(1, 10_000)),
+    timezone: read('ACTIVATOR_TIMEZONE', 'UTC', parseTimezone),
+    adminTokens: {
+      operate: tokenFile('ACTIVATOR_ADMIN_TOKEN_FILE'),
+      read: tokenFile('ACTIVATOR_ADMIN_READ_TOKEN_FILE'),
+      metrics: tokenFile('ACTIVATOR_METRICS_TOKEN_FILE'),
+    },
+    adminSessionTtlMs: read('ACTIVATOR_ADMIN_SESSION_TTL', 12 * 3_600_000, (v) => {
+      const ms = parseDuration(v);
+      if (ms < 60_000 || ms > 30 * 86_400_000) throw new Error('must be between 1m and 30d');
+      return ms;
+    }),
+    adminMaxSessions: read('ACTIVATOR_ADMIN_MAX_SESSIONS', 1000, int(1, 100_000)),
+    trustedProxies: read('ACTIVATOR_TRUSTED_PROXIES', ['local-networks'], (v) => {
+      const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const item of list) if (item !== 'local-networks' && item !== 'none' && !isAddressOrCidr(item)) throw new Error(`"${item}" is not an IP address, a CIDR, local-networks or none`);
+      return list.filter((x) => x !== 'none');
+    }),
+    maxHeldTotal: read('ACTIVATOR_MAX_HELD', 10_000, int(1, 1_000_000)),
+    maxBufferedBodyBytes: read('ACTIVATOR_MAX_BUFFERED_BODY', 128 * 1024 * 1024, size),
+    headersTimeoutMs: read('ACTIVATOR_HEADERS_TIMEOUT', 10_000, duration(100)),
+    requestTimeoutMs: read('ACTIVATOR_REQUEST_TIMEOUT', 30_000, duration(100)),
+    maxUpgradeEarlyBytes: read('ACTIVATOR_MAX_UPGRADE_EARLY_BYTES', 64 * 1024, size),
+    maxConnections: read('ACTIVATOR_MAX_CONNECTIONS', 20_000, int(1, 1_000_000)),
+    redisPasswordFile: read('ACTIVATOR_REDIS_PASSWORD_FILE', undefined, (v) => v),
   };
+  if (config.requestTimeoutMs < config.headersTimeoutMs) throw new ConfigError('ACTIVATOR_REQUEST_TIMEOUT', `must be at least ACTIVATOR_HEADERS_TIMEOUT (${config.headersTimeoutMs} ms)`);
+  // After every other key, so a bad value elsewhere is reported as itself.
+  if (!config.adminTokens.operate && !config.adminTokens.read) {
+    throw new ConfigError(
+      'ACTIVATOR_ADMIN_TOKEN_FILE',
+      'not set: the admin API needs an operator token file (e.g. the Swarm secret /run/secrets/activator-admin-token); with only ACTIVATOR_ADMIN_READ_TOKEN_FILE it starts read-only',
+    );
+  }
+  const named = Object.values(config.adminTokens).filter((x): x is AdminToken => x !== undefined);
+  for (const [i, a] of named.entries()) {
+    const twin = named.slice(i + 1).find((b) => b.reveal() === a.reveal());
+    if (twin) throw new ConfigError(twin.source, `holds the same token as ${a.source}; each role needs its own token`);
+  }
   return Object.freeze(config);
+}
+
+function isAddressOrCidr(text: string): boolean {
+  const [ip = '', bits, extra] = text.split('/');
+  const family = isIP(ip);
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }

@@ -1,6 +1,8 @@
 /** Go-style durations as used in labels and env: "500ms", "30s", "15m", "1h30m". A bare number means seconds. */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
+/** The longest delay Node's timers hold (2^31 - 1 ms, about 24.8 days); from 2^31 on they fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function parseDuration(input: string): number {
   const text = input.trim();

@@ -1,21 +1,27 @@
 /**
  * Domain errors and the one table that maps them to HTTP answers. Domain code throws these;
  * only src/http/error-page.ts turns them into responses.
+ *
+ * `message` goes to the client, so it never carries internals (task IPs and IDs, Docker's or
+ * Swarm's messages, stack traces); `detail` carries them to the log line only.
  */
 import { SwarmUnavailableError } from './swarm/swarm.js';
 
 export class ActivatorError extends Error {
   /** Overrides the table's Retry-After when the error knows better (a wake backoff's time left). */
   retryAfterSeconds: number | undefined;
+  /** For the log only: what the client must not see (task error, Docker's message, addresses). */
+  readonly detail: string | undefined;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly app?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; detail?: string },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = code;
+    this.detail = options?.detail;
   }
 }
 
@@ -26,10 +32,14 @@ export const ERROR_CODES = {
   SA_UPSTREAM_ERROR: { status: 502, retryAfter: false, title: 'The app did not answer' },
   SA_DOCKER_UNAVAILABLE: { status: 503, retryAfter: true, title: 'Docker is unavailable' },
   SA_TOO_MANY_HELD: { status: 503, retryAfter: true, title: 'Too many requests waiting for this app' },
+  SA_OVERLOADED: { status: 503, retryAfter: true, title: 'The activator is holding too much right now' },
   SA_SHUTTING_DOWN: { status: 503, retryAfter: true, title: 'The activator is shutting down' },
   SA_WAKE_TIMEOUT: { status: 504, retryAfter: false, title: 'The app did not become ready in time' },
   SA_BAD_REQUEST: { status: 400, retryAfter: false, title: 'Bad request' },
   SA_NOT_FOUND: { status: 404, retryAfter: false, title: 'Not found' },
+  SA_UNAUTHORIZED: { status: 401, retryAfter: false, title: 'Authentication required' },
+  SA_FORBIDDEN: { status: 403, retryAfter: false, title: 'Forbidden' },
+  SA_STORE_UNAVAILABLE: { status: 503, retryAfter: true, title: 'The session store is unavailable' },
   SA_INTERNAL: { status: 500, retryAfter: false, title: 'Internal error' },
 } as const;
 
@@ -43,7 +53,7 @@ export class UnknownHostError extends ActivatorError {
 
 export class WakeTimeoutError extends ActivatorError {
   constructor(app: string, timeoutMs: number, lastSeen: string) {
-    super('SA_WAKE_TIMEOUT', `app ${app} was not ready within ${timeoutMs} ms (last seen: ${lastSeen})`, app);
+    super('SA_WAKE_TIMEOUT', `app ${app} was not ready within ${timeoutMs} ms`, app, { detail: `last seen: ${lastSeen}` });
   }
 }
 
@@ -52,7 +62,8 @@ export class AppFailedError extends ActivatorError {
     app: string,
     taskError: string,
   ) {
-    super('SA_APP_FAILED', `app ${app} failed to start: ${taskError}`, app);
+    // Swarm's task error (exit codes, image names, mount paths) is the operator's business: the log has it.
+    super('SA_APP_FAILED', `app ${app} failed to start (its task stopped or failed; the activator's log has Swarm's error)`, app, { detail: taskError });
   }
 }
 
@@ -62,8 +73,15 @@ export class HoldLimitError extends ActivatorError {
   }
 }
 
+/** A global bound (held requests or buffered body bytes across all apps) is reached. */
+export class OverloadedError extends ActivatorError {
+  constructor(app: string | undefined, what: string) {
+    super('SA_OVERLOADED', `the activator is at its limit (${what}); try again shortly`, app);
+  }
+}
+
 export class UpstreamError extends ActivatorError {
-  constructor(app: string, message: string, options?: { cause?: unknown }) {
+  constructor(app: string, message: string, options?: { cause?: unknown; detail?: string }) {
     super('SA_UPSTREAM_ERROR', `app ${app}: ${message}`, app, options);
   }
 }
@@ -80,14 +98,14 @@ export class WakeBackoffError extends ActivatorError {
     retryAfterMs: number,
   ) {
     const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
-    super(lastFailure.code, `${lastFailure.message} (${Math.round(failedAgoMs / 1000)} s ago; the next wake is tried in ${retryAfter} s)`, app, { cause: lastFailure });
+    super(lastFailure.code, `${lastFailure.message} (${Math.round(failedAgoMs / 1000)} s ago; the next wake is tried in ${retryAfter} s)`, app, { cause: lastFailure, ...(lastFailure.detail ? { detail: lastFailure.detail } : {}) });
     this.retryAfterSeconds = retryAfter;
   }
 }
 
 export class DockerUnavailableError extends ActivatorError {
   constructor(app: string | undefined, cause: unknown) {
-    super('SA_DOCKER_UNAVAILABLE', `Docker API is unavailable: ${(cause as Error).message ?? String(cause)}`, app, { cause });
+    super('SA_DOCKER_UNAVAILABLE', 'the Docker API is unavailable; try again shortly', app, { cause, detail: (cause as Error)?.message ?? String(cause) });
   }
 }
 
@@ -95,5 +113,5 @@ export class DockerUnavailableError extends ActivatorError {
 export function asActivatorError(err: unknown, app?: string): ActivatorError {
   if (err instanceof ActivatorError) return err;
   if (err instanceof SwarmUnavailableError) return new DockerUnavailableError(app, err);
-  return new ActivatorError('SA_INTERNAL', (err as Error)?.message ?? String(err), app, { cause: err });
+  return new ActivatorError('SA_INTERNAL', 'internal error (logged by the activator)', app, { cause: err, detail: (err as Error)?.message ?? String(err) });
 }

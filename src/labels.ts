@@ -2,7 +2,8 @@
  * Every label key the activator reads or writes, and the parser from a service's labels to its
  * AppPolicy. The single source of truth for the label schema (README "Labels" mirrors it).
  */
-import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
+import { parseTimezone, parseWindows, type KeepAwakeSchedule } from './idle/keep-awake.js';
 import { hostsFromRule, isValidHostname, normaliseName } from './traefik-rule.js';
 
 export const LABEL_PREFIX = 'swarm-activator';
@@ -23,9 +24,25 @@ export const LABELS = {
   probeStatus: `${LABEL_PREFIX}.probe.status`,
   ready: `${LABEL_PREFIX}.ready`,
   traefikService: `${LABEL_PREFIX}.traefik-service`,
+  /** File name of the waiting page's template in ACTIVATOR_WAITING_PAGE_DIR. */
+  waitingPageTemplate: `${LABEL_PREFIX}.waiting-page.template`,
+  /** Windows in which the app is never put to sleep, e.g. "Mon-Fri 08:00-18:00" (src/idle/keep-awake.ts). */
+  keepAwake: `${LABEL_PREFIX}.keep-awake`,
+  /** How long before a keep-awake window the app is woken (default 2m). */
+  keepAwakeLead: `${LABEL_PREFIX}.keep-awake.lead`,
+  /** ISO time until which the app is never put to sleep (the dashboard's "keep awake until"). */
+  keepAwakeUntil: `${LABEL_PREFIX}.keep-awake.until`,
+  /** IANA time zone of the keep-awake windows (default ACTIVATOR_TIMEZONE, else UTC). */
+  timezone: `${LABEL_PREFIX}.timezone`,
   /** Written by the activator with each scale: when and why the app last woke or slept. */
   stateSince: `${LABEL_PREFIX}.state.since`,
   stateReason: `${LABEL_PREFIX}.state.reason`,
+  /** Written by the activator with each wake: seconds asleep, all time and per UTC day (src/savings/). */
+  savingsAsleepSeconds: `${LABEL_PREFIX}.savings.asleep-seconds`,
+  savingsAsleepDays: `${LABEL_PREFIX}.savings.asleep-days`,
+  savingsSince: `${LABEL_PREFIX}.savings.since`,
+  /** Written with each idle scale-down: peak RSS of one task while awake (bytes), when measured. */
+  savingsRss: `${LABEL_PREFIX}.savings.rss`,
   /** Written by `swarm-activator deploy` on every service of a stack: which app and environment it belongs to. */
   deployApp: `${LABEL_PREFIX}.deploy.app`,
   deployEnv: `${LABEL_PREFIX}.deploy.env`,
@@ -53,7 +70,12 @@ export interface PolicyDefaults {
   idleTimeoutMs: number;
   minAwakeMs: number;
   network: string | undefined;
+  /** Time zone of keep-awake windows without a timezone label (ACTIVATOR_TIMEZONE); UTC if unset. */
+  timezone?: string;
 }
+
+export const DEFAULT_KEEP_AWAKE_LEAD_MS = 2 * 60_000;
+export const MAX_KEEP_AWAKE_LEAD_MS = 86_400_000;
 
 export interface StatusRange {
   from: number;
@@ -81,7 +103,16 @@ export interface AppPolicy {
   traefikServices: string[];
   /** False for group members that serve no HTTP (a worker): woken with the group, never routed to. */
   http: boolean;
+  /** Waiting-page template file name (TEMPLATE_FILE_NAME), looked up in ACTIVATOR_WAITING_PAGE_DIR. */
+  waitingPageTemplate?: string | undefined;
+  /** When the app must stay awake (keep-awake label); undefined when it has none. */
+  keepAwake?: KeepAwakeSchedule | undefined;
+  /** Epoch ms until which the app is never put to sleep (keep-awake.until label). */
+  keepAwakeUntil?: number | undefined;
 }
+
+/** A waiting-page template as a label may name it: a plain .html file name, never a path. */
+export const TEMPLATE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.html$/;
 
 export interface LabelError {
   label: string;
@@ -89,6 +120,18 @@ export interface LabelError {
 }
 
 export type PolicyResult = { ok: true; policy: AppPolicy } | { ok: false; errors: LabelError[] };
+
+/** A service's hosts: our own label wins, else every Host(...) of its Traefik routers (lower case, no repeats). */
+export function hostsFromLabels(labels: Record<string, string>): string[] {
+  const hostsLabel = labels[LABELS.hosts];
+  const hosts =
+    hostsLabel !== undefined
+      ? hostsLabel.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
+      : Object.entries(labels)
+          .filter(([key]) => TRAEFIK.routerRule.test(key))
+          .flatMap(([, rule]) => hostsFromRule(rule));
+  return [...new Set(hosts)];
+}
 
 /** "200-399,404" → ranges; "<500" is accepted as shorthand for 100-499. */
 export function parseStatusRanges(text: string): StatusRange[] {
@@ -139,17 +182,8 @@ export function parsePolicy(
     }
   };
 
-  // Hosts: our own label wins, else every Host(...) of the service's Traefik routers.
-  let hosts: string[];
   const hostsLabel = labels[LABELS.hosts];
-  if (hostsLabel !== undefined) {
-    hosts = hostsLabel.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
-  } else {
-    hosts = Object.entries(labels)
-      .filter(([key]) => TRAEFIK.routerRule.test(key))
-      .flatMap(([, rule]) => hostsFromRule(rule));
-  }
-  hosts = [...new Set(hosts)];
+  const hosts = hostsFromLabels(labels);
   const hasPortSource = labels[LABELS.port] !== undefined || Object.keys(labels).some((k) => TRAEFIK.servicePort.test(k));
   // A member of a group with neither host nor port is a worker: it wakes with the group.
   const http = !(hosts.length === 0 && !hasPortSource && labels[LABELS.group] !== undefined);
@@ -204,6 +238,7 @@ export function parsePolicy(
     return r as ReadyRule;
   });
   const traefikServiceLabel = labels[LABELS.traefikService];
+  const keepAwake = parseKeepAwake(labels, defaults.timezone ?? 'UTC', errors);
   const policy: AppPolicy = {
     service: service.name,
     serviceId: service.id,
@@ -216,7 +251,7 @@ export function parsePolicy(
     wakeTimeoutMs: field(LABELS.wakeTimeout, defaults.wakeTimeoutMs, positiveDuration),
     idleTimeoutMs: field(LABELS.idleTimeout, defaults.idleTimeoutMs, positiveDuration),
     idleReplicas: field(LABELS.idleReplicas, 0, (v) => parseIntLabel(v, 0, 100)),
-    minAwakeMs: field(LABELS.minAwake, defaults.minAwakeMs, parseDuration),
+    minAwakeMs: field(LABELS.minAwake, defaults.minAwakeMs, boundedDuration),
     probe: { path: probePath, statuses: field(LABELS.probeStatus, [{ from: 100, to: 499 }], parseStatusRanges) },
     readyWhen,
     traefikServices: traefikServiceLabel
@@ -225,12 +260,61 @@ export function parsePolicy(
         ? [...new Set(traefikServiceNames)]
         : [normaliseName(service.name)],
     http,
+    waitingPageTemplate: field(LABELS.waitingPageTemplate, undefined, (v) => {
+      const name = v.trim();
+      if (name.length > 100 || !TEMPLATE_FILE_NAME.test(name)) throw new Error(`"${v}" must be a file name ending in .html (letters, digits, . _ -; no path)`);
+      return name;
+    }),
+    keepAwake,
+    keepAwakeUntil: field(LABELS.keepAwakeUntil, undefined, (v) => {
+      const at = Date.parse(v.trim());
+      if (!Number.isFinite(at)) throw new Error(`"${v}" is not an ISO date and time (e.g. 2026-12-01T18:00:00Z)`);
+      return at;
+    }),
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, policy };
 }
 
-function positiveDuration(v: string): number {
+/** The keep-awake labels → a schedule; problems go to `errors`, each naming its label. */
+export function parseKeepAwake(labels: Record<string, string>, defaultTimezone: string, errors: LabelError[] = []): KeepAwakeSchedule | undefined {
+  const spec = labels[LABELS.keepAwake]?.trim();
+  const zoneLabel = labels[LABELS.timezone];
+  let timezone = defaultTimezone;
+  if (zoneLabel !== undefined) {
+    try {
+      timezone = parseTimezone(zoneLabel);
+    } catch (err) {
+      errors.push({ label: LABELS.timezone, message: (err as Error).message });
+    }
+  }
+  let leadMs = DEFAULT_KEEP_AWAKE_LEAD_MS;
+  const leadLabel = labels[LABELS.keepAwakeLead];
+  if (leadLabel !== undefined) {
+    try {
+      leadMs = parseDuration(leadLabel);
+      if (leadMs > MAX_KEEP_AWAKE_LEAD_MS) throw new Error(`"${leadLabel}" is longer than 1d`);
+    } catch (err) {
+      errors.push({ label: LABELS.keepAwakeLead, message: (err as Error).message });
+    }
+  }
+  if (spec === undefined || spec === '' || spec.toLowerCase() === 'off') return undefined;
+  try {
+    return { spec, windows: parseWindows(spec), timezone, leadMs };
+  } catch (err) {
+    errors.push({ label: LABELS.keepAwake, message: (err as Error).message });
+    return undefined;
+  }
+}
+
+/** Node's timers fire at once from 2^31 ms on: a longer duration would be "now", not "never". */
+function boundedDuration(v: string): number {
   const ms = parseDuration(v);
+  if (ms > MAX_TIMER_MS) throw new Error(`"${v}" is longer than ${MAX_TIMER_MS} ms (about 24 days), the longest a timer holds`);
+  return ms;
+}
+
+function positiveDuration(v: string): number {
+  const ms = boundedDuration(v);
   if (ms <= 0) throw new Error(`"${v}" must be longer than 0`);
   return ms;
 }

@@ -1,6 +1,7 @@
 /** Every Prometheus metric the activator exports, on one registry (served at /metrics on the admin port). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ERROR_CODES } from './errors.js';
+import { appSavings, type AppSavings, type SavingsInput } from './savings/savings.js';
 
 export type AppState = 'asleep' | 'waking' | 'awake';
 const STATES: AppState[] = ['asleep', 'waking', 'awake'];
@@ -25,6 +26,12 @@ export class Metrics {
   readonly secondsSinceActivity = new Gauge({ name: 'activator_seconds_since_last_activity', help: 'Seconds since the last activity seen for an app', labelNames: ['app'], registers: [this.registry] });
   readonly dockerCalls = new Counter({ name: 'activator_docker_api_calls_total', help: 'Docker API calls made (through the bounded queue)', labelNames: ['op'], registers: [this.registry] });
   readonly monitorRequests = new Counter({ name: 'activator_monitor_requests_total', help: 'Uptime-monitor requests answered by the activator (never a wake, never activity)', labelNames: ['app'], registers: [this.registry] });
+  private savingsSource: (() => SavingsInput[]) | undefined;
+  private savingsSnapshot: { at: number; apps: AppSavings[] } | undefined;
+  /** What sleeping saved, computed at scrape time from the apps' savings labels (all time). */
+  readonly asleepSeconds: Gauge<'app' | 'env'> = new Gauge({ name: 'activator_asleep_seconds', help: 'Seconds each app has spent asleep, all time (savings labels plus the current sleep)', labelNames: ['app', 'env'], registers: [this.registry], collect: () => this.collectSavings() });
+  readonly savedGiBHours: Gauge<'app' | 'env'> = new Gauge({ name: 'activator_saved_memory_gib_hours', help: 'Memory freed by sleeping: GiB × hours asleep × tasks freed, all time (apps whose memory is known)', labelNames: ['app', 'env'], registers: [this.registry], collect: () => this.collectSavings() });
+  readonly appMemory: Gauge<'app' | 'source'> = new Gauge({ name: 'activator_app_memory_bytes', help: 'Memory of one task of the app used for the savings, by source: reservation, limit or rss (measured)', labelNames: ['app', 'source'], registers: [this.registry], collect: () => this.collectSavings() });
   readonly unknownHosts = new Counter({ name: 'activator_unknown_host_requests_total', help: 'Requests for hosts no app claims', registers: [this.registry] });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -44,6 +51,28 @@ export class Metrics {
     if (!this.inFlightSource) return;
     this.inFlight.reset();
     for (const [app, open] of this.inFlightSource()) this.inFlight.set({ app }, open);
+  }
+
+  /** Where the savings gauges come from: the registry's apps, read at each scrape. */
+  readSavingsFrom(source: () => SavingsInput[]): void {
+    this.savingsSource = source;
+  }
+
+  private collectSavings(): void {
+    if (!this.savingsSource) return;
+    const now = Date.now();
+    // One computation per scrape for the three gauges.
+    if (!this.savingsSnapshot || now - this.savingsSnapshot.at > 500) {
+      this.savingsSnapshot = { at: now, apps: this.savingsSource().map((i) => appSavings(i, { to: now })) };
+    }
+    this.asleepSeconds.reset();
+    this.savedGiBHours.reset();
+    this.appMemory.reset();
+    for (const a of this.savingsSnapshot.apps) {
+      this.asleepSeconds.set({ app: a.service, env: a.env }, a.asleepSeconds);
+      if (a.savedGiBHours !== null) this.savedGiBHours.set({ app: a.service, env: a.env }, a.savedGiBHours);
+      if (a.memoryPerTaskBytes !== null) this.appMemory.set({ app: a.service, source: a.memorySource }, a.memoryPerTaskBytes);
+    }
   }
 
   /** A removed app: drop every series that names it (preview environments come and go). */

@@ -7,6 +7,7 @@ import { parseDuration } from '../duration.js';
 import { createDockerCli, type DockerCli } from '../deploy/docker-cli.js';
 import { DeployError, EXIT, InvalidInputError } from '../deploy/errors.js';
 import { DockerodeStackEngine } from '../deploy/stack-engine.js';
+import { createProgress, isInteractive } from './progress.js';
 import { SwarmUnavailableError, type SwarmClient } from '../swarm/swarm.js';
 
 export interface CommonOptions {
@@ -14,32 +15,41 @@ export interface CommonOptions {
   quiet?: boolean;
 }
 
-/** stdout carries the result (text or JSON); stderr carries progress and warnings. */
+/**
+ * stdout carries the result (text or JSON) and nothing else; stderr carries progress (live on a
+ * terminal, plain lines otherwise: see progress.ts) and warnings.
+ */
 export interface Output {
   json: boolean;
   progress: (line: string) => void;
   warn(line: string): void;
   result(human: string, json: unknown): void;
+  /** Ends the live progress line; before an error is reported. */
+  end(): void;
 }
 
 export interface Streams {
   stdout: { write(chunk: string): unknown };
-  stderr: { write(chunk: string): unknown };
+  stderr: { write(chunk: string): unknown; isTTY?: boolean };
 }
 
-export function createOutput(options: CommonOptions, streams: Streams = process): Output {
+export function createOutput(options: CommonOptions, streams: Streams = process, env: NodeJS.ProcessEnv = process.env): Output {
   const json = options.json === true;
+  const progress = createProgress(streams.stderr, { interactive: isInteractive(streams.stderr, env) });
   return {
     json,
     progress(line) {
-      if (!options.quiet) streams.stderr.write(`  ${line}\n`);
+      if (!options.quiet) progress.line(line);
     },
     warn(line) {
+      progress.end();
       streams.stderr.write(`warning: ${line}\n`);
     },
     result(human, value) {
+      progress.end();
       streams.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human.endsWith('\n') ? human : `${human}\n`);
     },
+    end: () => progress.end(),
   };
 }
 

@@ -21,11 +21,14 @@ export function createContext(streams: Streams = process, env: NodeJS.ProcessEnv
 
 /** Runs a command body with its Output; any failure is reported once and sets the exit code. */
 export async function runCommand(ctx: CliContext, options: CommonOptions, body: (out: Output) => Promise<void>): Promise<void> {
-  const out = createOutput(options, ctx.streams);
+  const out = createOutput(options, ctx.streams, ctx.env);
   try {
     await body(out);
   } catch (err) {
+    out.end();
     ctx.exitCode = reportFailure(err, out.json, ctx.streams);
+  } finally {
+    out.end();
   }
 }
 

@@ -19,6 +19,8 @@ export interface LabelFlags {
   idleTimeout?: string;
   strategy?: string;
   group?: string;
+  keepAwake?: string;
+  timezone?: string;
   awake?: boolean;
   overrideLabels?: boolean;
 }
@@ -36,6 +38,8 @@ export function withLabelOptions(cmd: Command): Command {
     .option('--idle-timeout <duration>', 'sleep after this long without traffic, e.g. 30m (default: the activator\'s)')
     .addOption(new Option('--strategy <strategy>', "what a request to a sleeping app gets (default: the activator's)").choices([...STRATEGIES]))
     .option('--group <name>', 'wake group of every service (default: the stack name)')
+    .option('--keep-awake <windows>', 'never asleep in these windows, woken 2m ahead, e.g. "Mon-Fri 08:00-18:00"')
+    .option('--timezone <zone>', "IANA time zone of --keep-awake (default: the activator's ACTIVATOR_TIMEZONE, else UTC)")
     .option('--awake', 'deploy with the replicas as written instead of asleep')
     .option('--override-labels', 'replace labels of yours that conflict with ours instead of failing');
 }
@@ -69,6 +73,8 @@ export function toLabelOptions(file: string, flags: LabelFlags): LabelStackOptio
     ...(flags.idleTimeout !== undefined ? { idleTimeout: flags.idleTimeout } : {}),
     ...(flags.strategy !== undefined ? { strategy: flags.strategy } : {}),
     ...(flags.group !== undefined ? { group: flags.group } : {}),
+    ...(flags.keepAwake !== undefined ? { keepAwake: flags.keepAwake } : {}),
+    ...(flags.timezone !== undefined ? { timezone: flags.timezone } : {}),
     awake: flags.awake === true,
     overrideLabels: flags.overrideLabels === true,
   };

@@ -3,9 +3,10 @@ import { Command } from 'commander';
 import { formatDuration } from '../duration.js';
 import { describeSince, formatAge, listApps, type AppRow } from '../deploy/list-apps.js';
 import { table, type CommonOptions } from './common.js';
+import { adminTokenFrom, withTokenOption, type TokenFlags } from './admin-token.js';
 import { runCommand, withCommonOptions, type CliContext } from './context.js';
 
-interface LsFlags extends CommonOptions {
+interface LsFlags extends CommonOptions, TokenFlags {
   activatorUrl?: string;
 }
 
@@ -15,14 +16,16 @@ export function lsCommand(ctx: CliContext): Command {
     .description(
       'List every service with swarm-activator.enable=true: asleep / waking / awake, replicas, hosts, idle timeout, and how long it has been asleep or awake (from the state labels). Last activity\n' +
         "comes from the activator's admin API when --activator-url (or SWARM_ACTIVATOR_URL) is given,\n" +
-        'e.g. http://127.0.0.1:8081; otherwise it shows as unknown.',
+        'e.g. http://127.0.0.1:8081, with its admin token (a read-only one is enough); otherwise it shows as unknown.',
     )
     .option('--activator-url <url>', "the activator's admin URL (port 8081)");
+  withTokenOption(cmd);
   withCommonOptions(cmd);
   return cmd.action((flags: LsFlags) =>
     runCommand(ctx, flags, async (out) => {
       const url = flags.activatorUrl ?? ctx.env.SWARM_ACTIVATOR_URL;
-      const result = await listApps(ctx.docker().swarm, url ? { activatorUrl: url } : {});
+      const token = url ? adminTokenFrom(flags, ctx.env) : undefined;
+      const result = await listApps(ctx.docker().swarm, url ? { activatorUrl: url, ...(token ? { token } : {}) } : {});
       for (const w of result.warnings) out.warn(w);
       const now = Date.now();
       out.result(human(result.apps, now), { apps: result.apps, activator: result.activator });

@@ -2,8 +2,10 @@
  * wake / sleep / set-idle from the CLI, straight through Docker: the same version-checked scale
  * (with the state labels in the same spec update) the activator does, so its view stays right.
  */
-import { parseDuration } from '../duration.js';
-import { LABELS } from '../labels.js';
+import { MAX_TIMER_MS, formatDuration, parseDuration } from '../duration.js';
+import { keepAwakeState, parseTimezone, parseWindows } from '../idle/keep-awake.js';
+import { DEFAULT_KEEP_AWAKE_LEAD_MS, LABELS, MAX_KEEP_AWAKE_LEAD_MS } from '../labels.js';
+import { foldAsleep } from '../savings/savings.js';
 import type { ServiceInfo, SwarmClient } from '../swarm/swarm.js';
 import { waitForConvergence, type ConvergeTarget } from './converge.js';
 import { InvalidInputError } from './errors.js';
@@ -79,6 +81,8 @@ async function scaleAll(deps: ControlDeps, app: string, direction: 'wake' | 'sle
         // Never scale a service the other way (someone scaled it up by hand: wake leaves it).
         onlyIf: (cur) => (direction === 'wake' ? (cur.replicas ?? 0) < to : (cur.replicas ?? 0) > to),
         labels: stateLabels(reason, at),
+        // A wake ends an asleep period: fold it into the savings labels, as the activator does.
+        ...(direction === 'wake' ? { labelsFor: (cur: ServiceInfo) => foldAsleep(cur.labels, cur.replicas, idleReplicas(cur.labels), at.getTime()) } : {}),
       });
       options.onProgress?.(`${s.name}: ${res.changed ? `scaled ${res.previousReplicas ?? '?'} → ${to}` : `already at ${res.previousReplicas ?? '?'} replicas`}`);
       return { name: s.name, from: res.previousReplicas, to: res.changed ? to : (res.previousReplicas ?? to), changed: res.changed };
@@ -121,6 +125,7 @@ export async function setIdle(deps: Pick<ControlDeps, 'swarm'>, app: string, dur
     throw new InvalidInputError(`<duration>: ${(err as Error).message}`);
   }
   if (ms <= 0) throw new InvalidInputError(`<duration>: "${duration}" must be longer than 0`);
+  if (ms > MAX_TIMER_MS) throw new InvalidInputError(`<duration>: "${duration}" is longer than ${MAX_TIMER_MS} ms (about 24 days), the longest a timer holds`);
   const { services } = await resolveApp(deps.swarm, app);
   const value = duration.trim();
   const results = [];
@@ -129,4 +134,74 @@ export async function setIdle(deps: Pick<ControlDeps, 'swarm'>, app: string, dur
     results.push({ name: s.name, previous: s.labels[LABELS.idleTimeout] ?? null });
   }
   return { app, idleTimeout: value, idleTimeoutMs: ms, services: results };
+}
+
+export interface KeepAwakeReport {
+  app: string;
+  /** The windows set, or null after `off`. */
+  keepAwake: string | null;
+  /** The zone written with --timezone, else the one on the service (null: the activator's default). */
+  timezone: string | null;
+  lead: string | null;
+  /** Next window start/end (ISO), computed in `timezone` (UTC when the activator's default applies). */
+  next: { start: string; end: string } | null;
+  services: Array<{ name: string; previous: string | null }>;
+}
+
+export interface KeepAwakeOptions {
+  timezone?: string;
+  lead?: string;
+  now?: () => number;
+}
+
+/**
+ * Sets (or, with "off", removes) swarm-activator.keep-awake on every service of the app, with
+ * .timezone and .keep-awake.lead when given: a label-only update, so no task restarts.
+ */
+export async function setKeepAwake(deps: Pick<ControlDeps, 'swarm'>, app: string, windows: string, options: KeepAwakeOptions = {}): Promise<KeepAwakeReport> {
+  const off = windows.trim().toLowerCase() === 'off';
+  let parsed: ReturnType<typeof parseWindows> = [];
+  try {
+    if (!off) parsed = parseWindows(windows);
+  } catch (err) {
+    throw new InvalidInputError(`<windows>: ${(err as Error).message}`);
+  }
+  let timezone: string | undefined;
+  try {
+    if (options.timezone !== undefined) timezone = parseTimezone(options.timezone);
+  } catch (err) {
+    throw new InvalidInputError(`--timezone: ${(err as Error).message}`);
+  }
+  let leadMs: number | undefined;
+  if (options.lead !== undefined) {
+    try {
+      leadMs = parseDuration(options.lead);
+    } catch (err) {
+      throw new InvalidInputError(`--lead: ${(err as Error).message}`);
+    }
+    if (leadMs > MAX_KEEP_AWAKE_LEAD_MS) throw new InvalidInputError(`--lead: "${options.lead}" is longer than 1d`);
+  }
+  const { services } = await resolveApp(deps.swarm, app);
+  const results = [];
+  for (const s of services) {
+    const previous = s.labels[LABELS.keepAwake] ?? null;
+    if (off) {
+      await deps.swarm.updateServiceLabels(s.name, {}, [LABELS.keepAwake, LABELS.timezone, LABELS.keepAwakeLead]);
+    } else {
+      const add: Record<string, string> = { [LABELS.keepAwake]: windows.trim() };
+      if (timezone !== undefined) add[LABELS.timezone] = timezone;
+      if (leadMs !== undefined) add[LABELS.keepAwakeLead] = formatDuration(leadMs);
+      await deps.swarm.updateServiceLabels(s.name, add);
+    }
+    results.push({ name: s.name, previous });
+  }
+  const zone = timezone ?? services[0]?.labels[LABELS.timezone] ?? null;
+  const lead = leadMs ?? DEFAULT_KEEP_AWAKE_LEAD_MS;
+  let next: KeepAwakeReport['next'] = null;
+  if (!off) {
+    const state = keepAwakeState({ spec: windows.trim(), windows: parsed, timezone: zone ?? 'UTC', leadMs: lead }, (options.now ?? Date.now)());
+    const span = state.current ?? state.next;
+    if (span) next = { start: new Date(span.start).toISOString(), end: new Date(span.end).toISOString() };
+  }
+  return { app, keepAwake: off ? null : windows.trim(), timezone: off ? null : zone, lead: off ? null : formatDuration(lead), next, services: results };
 }

@@ -3,7 +3,8 @@
  * undeploy: `docker stack rm`, then wait until its services, networks, configs, secrets and (on this
  * node) containers are gone.
  */
-import { LABELS } from '../labels.js';
+import { LABELS, hostsFromLabels } from '../labels.js';
+import { foldAsleep } from '../savings/savings.js';
 import { waitForConvergence, type ConvergeTarget } from './converge.js';
 import type { DockerCli, ResolveImage } from './docker-cli.js';
 import { InvalidInputError, StackValidationError, TimeoutError } from './errors.js';
@@ -80,6 +81,18 @@ export async function deploy(deps: DeployDeps, options: DeployOptions): Promise<
     throw new InvalidInputError(`network "${network}" is a ${net.scope}-scoped ${net.driver} network; services need a swarm-scoped overlay network`);
   }
 
+  // A Host belongs to its first owner: a stack must not take over another environment's Host (the
+  // activator would keep routing it to the first owner, and Traefik would load-balance between both).
+  const ours = new Set(labelled.services.flatMap((plan) => plan.hosts.map((h) => h.toLowerCase())));
+  for (const other of await deps.engine.listServices([`${LABELS.enable}=true`])) {
+    if (other.labels[STACK_NAMESPACE_LABEL] === labelled.stack) continue;
+    const taken = hostsFromLabels(other.labels).find((h) => ours.has(h));
+    if (taken === undefined) continue;
+    const where = other.labels[STACK_NAMESPACE_LABEL] ? `stack ${other.labels[STACK_NAMESPACE_LABEL]}` : 'no stack';
+    const env = other.labels[LABELS.deployEnv] ? `, environment ${other.labels[LABELS.deployEnv]}` : '';
+    throw new InvalidInputError(`host ${taken} is already claimed by service ${other.name} (${where}${env}); pick another --env or --domain, or undeploy that environment first`);
+  }
+
   // A redeploy keeps awake services awake (a push must not cut off a demo) and keeps the state labels.
   const existing = new Map((await deps.engine.listServices([`${STACK_NAMESPACE_LABEL}=${labelled.stack}`])).map((s) => [s.name, s]));
   const at = now().toISOString();
@@ -96,7 +109,7 @@ export async function deploy(deps: DeployDeps, options: DeployOptions): Promise<
         progress(`${plan.swarmName}: awake now, stays awake (${replicas} replicas)`);
       }
       const awake = (replicas ?? 0) > idle;
-      setServiceLabels(doc, plan.name, stateLabelsFor(before, awake, idle, at));
+      setServiceLabels(doc, plan.name, { ...stateLabelsFor(before, awake, idle, at), ...savingsLabelsFor(before, awake, idle, Date.parse(at)) });
     }
     services.push({
       name: plan.swarmName,
@@ -160,6 +173,17 @@ function stateLabelsFor(before: StackService | undefined, awake: boolean, idle: 
   return { [LABELS.stateSince]: at, [LABELS.stateReason]: awake ? 'deployed awake (cli)' : 'deployed asleep (cli)' };
 }
 
+/** Keep what sleeping saved so far (the stack file would wipe the labels); an asleep → awake deploy ends a sleep. */
+function savingsLabelsFor(before: StackService | undefined, awake: boolean, idle: number, at: number): Record<string, string> {
+  if (!before) return {};
+  const kept: Record<string, string> = {};
+  for (const key of [LABELS.savingsAsleepSeconds, LABELS.savingsAsleepDays, LABELS.savingsSince, LABELS.savingsRss]) {
+    const value = before.labels[key];
+    if (value !== undefined) kept[key] = value;
+  }
+  return awake ? { ...kept, ...foldAsleep(before.labels, before.replicas, idle, at) } : kept;
+}
+
 function modeOf(doc: Record<string, unknown>, service: string): string {
   const svc = (doc.services as Record<string, { deploy?: { mode?: unknown } }> | undefined)?.[service];
   return typeof svc?.deploy?.mode === 'string' ? svc.deploy.mode : 'replicated';
@@ -201,6 +225,12 @@ export async function undeploy(deps: DeployDeps, stack: string, options: Undeplo
   const ns = `${STACK_NAMESPACE_LABEL}=${stack}`;
 
   const services = await deps.engine.listServices([ns]);
+  // Only what deploy made: every service of the stack carries the labels deploy writes. Without
+  // this, `undeploy --app swarm --env activator` removed the activator itself.
+  const foreign = services.find((s) => !s.labels[LABELS.deployApp] || !s.labels[LABELS.deployEnv]);
+  if (foreign) {
+    throw new InvalidInputError(`stack ${stack} was not made by swarm-activator deploy (service ${foreign.name} has no ${LABELS.deployApp}/${LABELS.deployEnv} labels); refusing to remove it (use docker stack rm ${stack} if you mean it)`);
+  }
   const networks = await deps.engine.listNetworks(stack);
   const others = await deps.engine.listConfigsAndSecrets(stack);
   if (services.length === 0 && networks.length === 0 && others.length === 0) {

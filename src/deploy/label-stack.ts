@@ -14,8 +14,9 @@
  *   to; unless `awake`, it is deployed with `deploy.replicas: 0` (or its idle-replicas).
  */
 import YAML from 'yaml';
-import { parseDuration } from '../duration.js';
+import { MAX_TIMER_MS, parseDuration } from '../duration.js';
 import { LABEL_PREFIX, LABELS, STRATEGIES, TRAEFIK, parsePolicy, type PolicyDefaults } from '../labels.js';
+import { isValidTimezone, parseWindows } from '../idle/keep-awake.js';
 import { isValidHostname, normaliseName } from '../traefik-rule.js';
 import {
   attachNetwork,
@@ -75,6 +76,9 @@ export interface LabelStackOptions {
   idleTimeout?: string;
   strategy?: string;
   group?: string;
+  /** Keep-awake windows of every service, e.g. "Mon-Fri 08:00-18:00", and their time zone. */
+  keepAwake?: string;
+  timezone?: string;
   /** Keep the replicas as written instead of deploying asleep. */
   awake?: boolean;
   /** Let our labels replace conflicting user labels (and drop the user's own routers) instead of failing. */
@@ -183,6 +187,14 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
   const httpsEp = options.httpsEntrypoint ?? DEPLOY_DEFAULTS.httpsEntrypoint;
   if (options.idleTimeout !== undefined) checkDuration(options.idleTimeout, (m) => fail('--idle-timeout', m));
   if (options.strategy !== undefined) checkStrategy(options.strategy, (m) => fail('--strategy', m));
+  if (options.keepAwake !== undefined) {
+    try {
+      parseWindows(options.keepAwake);
+    } catch (err) {
+      fail('--keep-awake', (err as Error).message);
+    }
+  }
+  if (options.timezone !== undefined && !isValidTimezone(options.timezone.trim())) fail('--timezone', `"${options.timezone}" is not an IANA time zone (e.g. Europe/Berlin)`);
   if (options.group !== undefined && !/^\S+$/.test(options.group)) fail('--group', `"${options.group}" must be a non-empty word`);
   const hostTemplate = options.hostTemplate ?? DEPLOY_DEFAULTS.hostTemplate;
   const serviceHostTemplate = options.serviceHostTemplate ?? DEPLOY_DEFAULTS.serviceHostTemplate;
@@ -337,6 +349,8 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
     if (idleTimeout !== undefined) ours[LABELS.idleTimeout] = idleTimeout.trim();
     const strategy = d.ext.strategy ?? options.strategy;
     if (strategy !== undefined) ours[LABELS.strategy] = strategy.trim();
+    if (options.keepAwake !== undefined) ours[LABELS.keepAwake] = options.keepAwake.trim();
+    if (options.timezone !== undefined) ours[LABELS.timezone] = options.timezone.trim();
 
     // Replicas: what it runs awake (deploy.replicas as written, else our label, else 1).
     const written = d.written;
@@ -565,8 +579,13 @@ function readExtension(raw: Json | undefined, fail: (key: string, message: strin
 
 function checkDuration(value: string, fail: (message: string) => void): boolean {
   try {
-    if (parseDuration(value) <= 0) {
+    const ms = parseDuration(value);
+    if (ms <= 0) {
       fail(`"${value}" must be longer than 0`);
+      return false;
+    }
+    if (ms > MAX_TIMER_MS) {
+      fail(`"${value}" is longer than ${MAX_TIMER_MS} ms (about 24 days), the longest a timer holds`);
       return false;
     }
     return true;

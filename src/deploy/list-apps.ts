@@ -53,6 +53,8 @@ export interface ActivatorApp {
 
 export interface ListOptions {
   activatorUrl?: string;
+  /** The activator's admin token (sent as Bearer). */
+  token?: string;
   fetchTimeoutMs?: number;
 }
 
@@ -73,7 +75,7 @@ export async function listApps(swarm: SwarmClient, options: ListOptions = {}): P
   let activator: ListResult['activator'] = 'not asked';
   if (options.activatorUrl) {
     try {
-      remote = await fetchActivatorApps(options.activatorUrl, options.fetchTimeoutMs ?? 5000);
+      remote = await fetchActivatorApps(options.activatorUrl, options.token, options.fetchTimeoutMs ?? 5000);
       activator = 'ok';
     } catch (err) {
       activator = 'unreachable';
@@ -119,8 +121,11 @@ export function toRow(s: ServiceInfo, tasks: TaskInfo[], remote: ActivatorApp | 
   };
 }
 
-async function fetchActivatorApps(url: string, timeoutMs: number): Promise<Map<string, ActivatorApp>> {
-  const res = await fetch(new URL('/api/apps', url), { signal: AbortSignal.timeout(timeoutMs) });
+async function fetchActivatorApps(url: string, token: string | undefined, timeoutMs: number): Promise<Map<string, ActivatorApp>> {
+  const res = await fetch(new URL('/api/apps', url), { signal: AbortSignal.timeout(timeoutMs), headers: token ? { authorization: `Bearer ${token}` } : {} });
+  if (res.status === 401 || res.status === 403) {
+    throw new Error(`HTTP ${res.status}: ${token ? 'the activator refused the token' : 'no token given: pass --token-file or set SWARM_ACTIVATOR_TOKEN(_FILE)'}`);
+  }
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   const body: unknown = await res.json();
   if (!Array.isArray(body)) throw new Error('GET /api/apps did not return a list');

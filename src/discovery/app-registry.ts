@@ -15,6 +15,22 @@ export interface AppEntry {
   labels: Record<string, string>;
   /** ServiceInfo.templateKey: changes on a redeploy, not on our scale or label writes. */
   templateKey: string;
+  /** Memory reservation/limit of one task, when set (what sleeping saves). */
+  memory?: ServiceInfo['memory'];
+  /**
+   * The deployment the service belongs to (its stack, else the app/env deploy wrote; '' for
+   * neither): groups never span deployments, so one stack cannot join another's group.
+   */
+  deployment?: string;
+  /** When the service was created (ISO), for Host claims: the first owner keeps the Host. */
+  createdAt?: string;
+}
+
+/** A Host two or more services claim: the owner keeps it, the others are ignored for it. */
+export interface HostConflict {
+  host: string;
+  owner: string;
+  claimants: string[];
 }
 
 export interface AppRegistryOptions {
@@ -39,6 +55,7 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
   private serviceNameById = new Map<string, string>();
   private hosts = new Map<string, AppEntry>();
   private groups = new Map<string, AppEntry[]>();
+  private conflicts = new Map<string, HostConflict>();
   /** Label problems already logged, per service ID: log again only when they change. */
   private readonly loggedProblems = new Map<string, string>();
   private readonly loggedConflicts = new Set<string>();
@@ -80,8 +97,19 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
     return this.byServiceName.get(name);
   }
 
-  groupMembers(group: string): AppEntry[] {
-    return this.groups.get(group) ?? [];
+  /** The members of a group within one deployment (AppEntry.deployment; '' when not given). */
+  groupMembers(group: string, deployment = ''): AppEntry[] {
+    return this.groups.get(groupKey(deployment, group)) ?? [];
+  }
+
+  /** Hosts claimed by more than one service, with the owner that keeps each. */
+  hostConflicts(): HostConflict[] {
+    return [...this.conflicts.values()];
+  }
+
+  /** The conflicts a service is part of (as owner or as a claimant that was refused). */
+  conflictsOf(service: string): HostConflict[] {
+    return this.hostConflicts().filter((c) => c.owner === service || c.claimants.includes(service));
   }
 
   all(): AppEntry[] {
@@ -137,32 +165,68 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
       }
       return undefined;
     }
-    return { policy: result.policy, replicas: svc.replicas, version: svc.version, labels: svc.labels, templateKey: svc.templateKey };
+    return { policy: result.policy, replicas: svc.replicas, version: svc.version, labels: svc.labels, templateKey: svc.templateKey, memory: svc.memory, deployment: deploymentOf(svc.labels), ...(svc.createdAt ? { createdAt: svc.createdAt } : {}) };
   }
 
   private rebuildIndexes(): void {
     const hosts = new Map<string, AppEntry>();
     const groups = new Map<string, AppEntry[]>();
-    // Sorted so that a host claimed twice always resolves to the same service.
-    for (const entry of [...this.byServiceName.values()].sort((a, b) => a.policy.service.localeCompare(b.policy.service))) {
+    const conflicts = new Map<string, HostConflict>();
+    // The first owner keeps a Host: the service that already had it (while it still claims it),
+    // else the one created first (then by name, so every activator replica decides alike).
+    for (const [host, kept] of this.hosts) {
+      const current = this.byServiceName.get(kept.policy.service);
+      if (current?.policy.hosts.includes(host)) hosts.set(host, current);
+    }
+    const ordered = [...this.byServiceName.values()].sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? '') || a.policy.service.localeCompare(b.policy.service));
+    for (const entry of ordered) {
       for (const host of entry.policy.hosts) {
         const owner = hosts.get(host);
-        if (owner) {
-          const key = `conflict:${host}:${owner.policy.service}:${entry.policy.service}`;
-          if (!this.loggedConflicts.has(key)) {
-            this.loggedConflicts.add(key);
-            this.options.log.warn({ host, service: entry.policy.service, owner: owner.policy.service }, 'host claimed by two services; keeping the first');
-          }
-          continue;
-        }
-        hosts.set(host, entry);
+        if (!owner) hosts.set(host, entry);
+        else if (owner.policy.service !== entry.policy.service) this.noteConflict(conflicts, host, owner, entry);
       }
-      const members = groups.get(entry.policy.group) ?? [];
+      const key = groupKey(entry.deployment ?? '', entry.policy.group);
+      const members = groups.get(key) ?? [];
       members.push(entry);
-      groups.set(entry.policy.group, members);
+      groups.set(key, members);
     }
     this.hosts = hosts;
     this.groups = groups;
+    this.conflicts = conflicts;
+    this.logGroupsAcrossDeployments(groups);
+  }
+
+  private noteConflict(conflicts: Map<string, HostConflict>, host: string, owner: AppEntry, claimant: AppEntry): void {
+    const c = conflicts.get(host) ?? { host, owner: owner.policy.service, claimants: [] };
+    if (!c.claimants.includes(claimant.policy.service)) c.claimants.push(claimant.policy.service);
+    conflicts.set(host, c);
+    const key = `conflict:${host}:${owner.policy.service}:${claimant.policy.service}`;
+    if (this.loggedConflicts.has(key)) return;
+    if (this.loggedConflicts.size > 10_000) this.loggedConflicts.clear();
+    this.loggedConflicts.add(key);
+    this.options.log.error(
+      { host, owner: owner.policy.service, service: claimant.policy.service, ownerDeployment: owner.deployment || undefined, deployment: claimant.deployment || undefined },
+      `host ${host} is claimed by ${claimant.policy.service} too; ${owner.policy.service} had it first and keeps it`,
+    );
+  }
+
+  /** A group name used in several deployments is several groups: say so once. */
+  private logGroupsAcrossDeployments(groups: Map<string, AppEntry[]>): void {
+    const byName = new Map<string, Set<string>>();
+    for (const members of groups.values()) {
+      const first = members[0];
+      if (!first) continue;
+      const deployments = byName.get(first.policy.group) ?? new Set<string>();
+      deployments.add(first.deployment ?? '');
+      byName.set(first.policy.group, deployments);
+    }
+    for (const [group, deployments] of byName) {
+      if (deployments.size < 2) continue;
+      const key = `group:${group}:${[...deployments].sort().join(',')}`;
+      if (this.loggedConflicts.has(key)) continue;
+      this.loggedConflicts.add(key);
+      this.options.log.warn({ group, deployments: [...deployments].map((d) => d || '(none)') }, `group ${group} is named in several deployments; each wakes and sleeps only its own members`);
+    }
   }
 
   private async onEvent(event: ServiceEvent): Promise<void> {
@@ -215,6 +279,19 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
       reconnecting = true;
     }
   }
+}
+
+function groupKey(deployment: string, group: string): string {
+  return `${deployment}\u0000${group}`;
+}
+
+/** The deployment a service belongs to: its stack, else the app/env deploy wrote, else ''. */
+export function deploymentOf(labels: Record<string, string>): string {
+  const stack = labels['com.docker.stack.namespace'];
+  if (stack) return `stack:${stack}`;
+  const app = labels[LABELS.deployApp];
+  const env = labels[LABELS.deployEnv];
+  return app && env ? `deploy:${app}/${env}` : '';
 }
 
 export function normaliseHost(hostHeader: string): string {

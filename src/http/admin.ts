@@ -1,17 +1,25 @@
 /**
- * The admin app (its own port, never routed by Traefik): health, readiness, metrics, app list,
- * and the ops API (idle timeout at runtime, sleep and wake now).
+ * The admin app (its own port; ops reach it directly or through an authenticated router of their
+ * own): health, readiness, metrics, app list, and the ops API (idle timeout at runtime, sleep and
+ * wake now). Every route but /healthz, /readyz (and /metrics without a metrics token) needs a
+ * token or a session: src/http/admin-auth.ts.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../discovery/app-registry.js';
 import { formatDuration, parseDuration } from '../duration.js';
+import { savingsReport, type SavingsInput } from '../savings/savings.js';
 import type { IdleReaper, ScaleDownOutcome } from '../idle/reaper.js';
 import type { TrafficTracker } from '../idle/traffic.js';
 import { LABELS } from '../labels.js';
 import type { Metrics } from '../metrics.js';
 import type { SwarmClient } from '../swarm/swarm.js';
-import type { WakeCoordinator, WakeFailure } from '../wake/coordinator.js';
+import type { WakeCoordinator } from '../wake/coordinator.js';
+import type { WakeHistory } from '../wake/wake-history.js';
+import { appViews } from './app-view.js';
+import { registerDashboard } from './dashboard.js';
+import { registerKeepAwakeRoutes } from './keep-awake-routes.js';
+import { installAdminAuth, type AdminAuthOptions } from './admin-auth.js';
 import { sendProblem, toProblem } from './error-page.js';
 
 export interface AdminDeps {
@@ -20,14 +28,23 @@ export interface AdminDeps {
   traffic: TrafficTracker;
   metrics: Metrics;
   log: Logger;
+  /** Tokens and sessions: every route is covered (admin-auth.ts). */
+  auth: AdminAuthOptions;
   /** For PUT /api/apps/:service/idle-timeout (writes the label; tasks keep running). */
   swarm?: Pick<SwarmClient, 'updateServiceLabels'>;
   /** For POST /api/apps/:service/sleep. */
   reaper?: Pick<IdleReaper, 'scaleDown' | 'touch' | 'activity'>;
+  /** Recent wakes per app (the dashboard, /api/apps). */
+  history?: WakeHistory;
+  /** Live dashboard streams open at once (ACTIVATOR_DASHBOARD_MAX_CLIENTS). */
+  dashboardMaxClients?: number;
+  /** For GET /api/report and the savings in /api/apps: every app's savings facts. */
+  savings?: () => SavingsInput[];
 }
 
 export const MIN_IDLE_TIMEOUT_MS = 1000;
-export const MAX_IDLE_TIMEOUT_MS = 30 * 86_400_000;
+/** 24 days: a label past 2^31 ms (24.8 days) is refused by parsePolicy (Node timers cannot hold it). */
+export const MAX_IDLE_TIMEOUT_MS = 24 * 86_400_000;
 
 const SLEEP_STATUS: Record<ScaleDownOutcome, number> = {
   'scaled-down': 200,
@@ -39,21 +56,17 @@ const SLEEP_STATUS: Record<ScaleDownOutcome, number> = {
   error: 500,
 };
 
-/** A failed wake as ops see it: what failed, when, and when the next request may wake the app. */
-function wakeFailureView(f: WakeFailure | undefined, templateKey: string): { code: string; message: string; at: string; retryAt: string; failuresInARow: number } | null {
-  if (!f || Date.now() >= f.retryAt || f.templateKey !== templateKey) return null;
-  return { code: f.error.code, message: f.error.message, at: new Date(f.at).toISOString(), retryAt: new Date(f.retryAt).toISOString(), failuresInARow: f.streak };
-}
-
 function fail(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
   return reply.code(status).header('cache-control', 'no-store').send({ error, status, message });
 }
 
 export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
-  const { registry, coordinator, traffic, metrics } = deps;
+  const { registry, coordinator, metrics } = deps;
   // The cast picks Fastify's logger generic; without it the instance type is pino's Logger.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   const app = Fastify({ loggerInstance: deps.log.child({ module: 'admin' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  // First, so that the hook covers every route registered after it.
+  await installAdminAuth(app, deps.auth);
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
@@ -64,23 +77,23 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  app.get('/api/apps', async () =>
-    registry.all().map((e) => ({
-      service: e.policy.service,
-      hosts: e.policy.hosts,
-      group: e.policy.group,
-      replicas: e.replicas,
-      targetReplicas: e.policy.replicas,
-      state: coordinator.isWaking(e.policy.service) ? 'waking' : (e.replicas ?? 0) > 0 ? 'awake' : 'asleep',
-      idleTimeoutMs: e.policy.idleTimeoutMs,
-      strategy: e.policy.strategy,
-      open: traffic.open(e.policy.service),
-      // Set while a failed wake holds further wakes back (POST …/wake ignores it).
-      wakeFailure: wakeFailureView(coordinator.failureOf(e.policy.service), e.templateKey),
-      // Every activity source this replica saw (own traffic, Traefik metrics, network bytes).
-      lastActivity: deps.reaper?.activity.localLatest(e.policy.service) ?? traffic.lastActivity(e.policy.service) ?? null,
-    })),
-  );
+  app.get('/api/apps', async () => appViews(registry.all(), deps));
+
+  app.get<{ Querystring: { since?: string } }>('/api/report', async (request, reply) => {
+    const raw = request.query.since;
+    let from: number | undefined;
+    if (raw !== undefined && raw !== '' && raw !== 'all') {
+      let ms: number;
+      try {
+        ms = parseDuration(raw);
+      } catch (err) {
+        return fail(reply, 400, 'SA_BAD_REQUEST', `since: ${(err as Error).message}`);
+      }
+      if (ms <= 0) return fail(reply, 400, 'SA_BAD_REQUEST', 'since: must be longer than 0 (e.g. 7d), or "all"');
+      from = Date.now() - ms;
+    }
+    return savingsReport(deps.savings?.() ?? [], { from, to: Date.now() });
+  });
 
   app.put<{ Params: { service: string }; Body: unknown }>('/api/apps/:service/idle-timeout', async (request, reply) => {
     const { service } = request.params;
@@ -128,5 +141,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
     deps.reaper?.touch(service); // a full idle timeout from now
     return { service, state: 'awake', ms: Math.round(performance.now() - started) };
   });
+
+  registerDashboard(app, deps);
+  registerKeepAwakeRoutes(app, deps);
   return app;
 }

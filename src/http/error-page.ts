@@ -6,7 +6,10 @@ export interface HttpProblem {
   status: number;
   code: string;
   title: string;
+  /** Safe for the client. */
   message: string;
+  /** For the log line only (ActivatorError.detail, or an unexpected error's message). */
+  detail: string | undefined;
   app: string | undefined;
   retryAfterSeconds: number | undefined;
 }
@@ -20,6 +23,7 @@ export function toProblem(err: unknown, retryAfterSeconds: number): HttpProblem 
       code: err.code,
       title: meta.title,
       message: err.message,
+      detail: err.detail,
       app: err.app,
       retryAfterSeconds: err.retryAfterSeconds ?? (meta.retryAfter ? retryAfterSeconds : undefined),
     };
@@ -29,14 +33,15 @@ export function toProblem(err: unknown, retryAfterSeconds: number): HttpProblem 
     return problem('SA_BODY_TOO_LARGE', fe.message, retryAfterSeconds);
   }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, code: fe.code ?? 'SA_BAD_REQUEST', title: 'Bad request', message: fe.message, app: undefined, retryAfterSeconds: undefined };
+    return { status: fe.statusCode, code: fe.code ?? 'SA_BAD_REQUEST', title: 'Bad request', message: fe.message, detail: undefined, app: undefined, retryAfterSeconds: undefined };
   }
-  return problem('SA_INTERNAL', fe?.message ?? String(err), retryAfterSeconds);
+  // Anything unexpected: its message may carry internals, so the client gets a generic one.
+  return problem('SA_INTERNAL', 'internal error (logged by the activator)', retryAfterSeconds, fe?.message ?? String(err));
 }
 
-function problem(code: ErrorCode, message: string, retryAfterSeconds: number): HttpProblem {
+function problem(code: ErrorCode, message: string, retryAfterSeconds: number, detail?: string): HttpProblem {
   const meta = ERROR_CODES[code];
-  return { status: meta.status, code, title: meta.title, message, app: undefined, retryAfterSeconds: meta.retryAfter ? retryAfterSeconds : undefined };
+  return { status: meta.status, code, title: meta.title, message, detail, app: undefined, retryAfterSeconds: meta.retryAfter ? retryAfterSeconds : undefined };
 }
 
 export function wantsHtml(request: FastifyRequest): boolean {

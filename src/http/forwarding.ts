@@ -4,6 +4,8 @@
  * describe one hop's connection. Names keep the sender's spelling and order; repeats stay repeated.
  */
 import type { IncomingMessage } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1), plus Expect (Node already answered 100-continue).
@@ -13,6 +15,17 @@ import type { IncomingMessage } from 'node:http';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'expect']);
 /** An upgrade (WebSocket) keeps the headers that ask for it: the tunnel carries the app's raw answer. */
 const UPGRADE_KEEPS = new Set(['connection', 'upgrade']);
+/**
+ * Never dropped because a Connection header lists them: `Connection: X-Forwarded-For` would strip
+ * what the app relies on for the client's address (the pattern of Traefik's CVE-2024-45410).
+ */
+function protectedFromConnection(lower: string): boolean {
+  return lower === 'host' || lower.startsWith('x-forwarded-') || lower === 'x-real-ip' || lower === 'forwarded';
+}
+/** Headers that say who the client is: believed only from a trusted peer, replaced otherwise. */
+function isForwardedHeader(lower: string): boolean {
+  return lower.startsWith('x-forwarded-') || lower === 'x-real-ip' || lower === 'forwarded';
+}
 
 /**
  * Drops hop-by-hop headers and those a Connection header lists.
@@ -41,25 +54,90 @@ function connectionListed(value: string, into: Set<string> | undefined): Set<str
   let set = into;
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();
-    if (name && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade') (set ??= new Set()).add(name);
+    if (name && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade' && !protectedFromConnection(name)) (set ??= new Set()).add(name);
   }
   return set;
 }
 
 /**
- * Request headers for the app: the client's (Host kept) and the X-Forwarded-* headers Traefik
- * set. A request that did not come through Traefik gets them added, as Traefik would.
+ * Peers whose X-Forwarded-* headers are believed (Traefik's forwardedHeaders.trustedIPs): CIDRs or
+ * addresses, and `local-networks` for the subnets of this host's (container's) own interfaces,
+ * i.e. the overlay networks the activator is on, where Traefik reaches it, and loopback.
  */
-export function headersForApp(raw: IncomingMessage, upgrade = false): string[] {
-  const out = withoutHopByHop(raw.rawHeaders, upgrade);
+export class TrustedPeers {
+  private readonly list = new BlockList();
+  readonly describe: string[] = [];
+  /** Per connection: a BlockList check is ~2 µs, about 5% of a proxied request's CPU; keep-alive reuses sockets. */
+  private readonly bySocket = new WeakMap<object, boolean>();
+
+  constructor(entries: readonly string[]) {
+    for (const entry of entries) {
+      if (entry === 'local-networks') {
+        for (const addrs of Object.values(networkInterfaces())) {
+          for (const a of addrs ?? []) if (a.cidr) this.add(a.cidr);
+        }
+      } else this.add(entry);
+    }
+  }
+
+  private add(cidr: string): void {
+    const [ip = '', bits] = cidr.split('/');
+    const family = isIP(ip);
+    if (family === 0) throw new Error(`"${cidr}" is not an IP address or CIDR`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    const max = family === 4 ? 32 : 128;
+    const prefix = bits === undefined ? max : Number(bits);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) throw new Error(`"${cidr}" has an invalid prefix length`);
+    this.list.addSubnet(ip, prefix, type);
+    this.describe.push(`${ip}/${prefix}`);
+  }
+
+  /** Whether the peer of this connection is trusted (cached for the connection's life). */
+  trusts(socket: { remoteAddress?: string | undefined }): boolean {
+    let trusted = this.bySocket.get(socket);
+    if (trusted === undefined) {
+      trusted = this.has(socket.remoteAddress);
+      this.bySocket.set(socket, trusted);
+    }
+    return trusted;
+  }
+
+  has(address: string | undefined): boolean {
+    if (!address) return false;
+    const ip = address.startsWith('::ffff:') ? address.slice(7) : address;
+    const family = isIP(ip);
+    return family !== 0 && this.list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  }
+}
+
+/**
+ * Request headers for the app: the client's (Host kept) and the X-Forwarded-* headers Traefik
+ * set. From a peer that is not trusted, the client's own X-Forwarded-*, X-Real-Ip and Forwarded
+ * are dropped and replaced, as Traefik does for untrusted peers; a trusted peer's are kept, and
+ * added as Traefik would when it sent none.
+ */
+export function headersForApp(raw: IncomingMessage, trusted: TrustedPeers | undefined, upgrade = false): string[] {
+  let out = withoutHopByHop(raw.rawHeaders, upgrade);
+  const peer = raw.socket.remoteAddress;
+  const believed = trusted === undefined || trusted.trusts(raw.socket);
   const h = raw.headers;
-  if (h['x-forwarded-for'] === undefined) {
-    const ip = raw.socket.remoteAddress;
-    if (ip) out.push('X-Forwarded-For', ip.startsWith('::ffff:') ? ip.slice(7) : ip);
-    if (h['x-forwarded-proto'] === undefined) out.push('X-Forwarded-Proto', 'http');
-    if (h['x-forwarded-host'] === undefined && h.host) out.push('X-Forwarded-Host', h.host);
+  if (!believed) out = withoutForwarded(out);
+  if (!believed || h['x-forwarded-for'] === undefined) {
+    const ip = peer?.startsWith('::ffff:') ? peer.slice(7) : peer;
+    if (ip) out.push('X-Forwarded-For', ip);
+    if (!believed || h['x-forwarded-proto'] === undefined) out.push('X-Forwarded-Proto', 'http');
+    if ((!believed || h['x-forwarded-host'] === undefined) && h.host) out.push('X-Forwarded-Host', h.host);
+    if (!believed && ip) out.push('X-Real-Ip', ip);
   }
   return out;
+}
+
+function withoutForwarded(flat: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    if (!isForwardedHeader((flat[i] as string).toLowerCase())) kept.push(flat[i] as string, flat[i + 1] as string);
+  }
+  return kept;
 }
 
 /** The app's response head as it goes to the client. latin1: header bytes pass through unchanged. */

@@ -6,14 +6,26 @@
 import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { UnknownHostError, UpstreamError, asActivatorError } from '../errors.js';
+import { ActivatorError, UnknownHostError, UpstreamError, WakeTimeoutError, asActivatorError } from '../errors.js';
 import type { Endpoint } from '../wake/readiness.js';
 import type { HttpDeps } from './app.js';
 import { toProblem } from './error-page.js';
-import { headersForApp, isRetryableConnectError } from './forwarding.js';
+import { headersForApp, isRetryableConnectError, type TrustedPeers } from './forwarding.js';
 import type { HoldGate } from './hold.js';
+import type { ProblemLog } from './problem-log.js';
 
-export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds: HoldGate): void {
+export interface WebSocketBounds {
+  holds: HoldGate;
+  problemLog: ProblemLog;
+  trusted: TrustedPeers;
+  /** Bytes a client may send before its upgrade is answered (kept for the app meanwhile). */
+  maxEarlyBytes: number;
+  /** A held upgrade waits at most its app's wake timeout plus this. */
+  holdGraceMs: number;
+}
+
+export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, bounds: WebSocketBounds): void {
+  const { holds, problemLog, trusted } = bounds;
   const log = deps.log.child({ module: 'websocket' });
   const { registry, coordinator, traffic, config } = deps;
   // Upgraded sockets are never idle: close them ourselves, or the server's close would wait forever.
@@ -24,7 +36,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
 
   function fail(socket: Duplex, err: unknown, req: IncomingMessage): void {
     const p = toProblem(err, config.retryAfterSeconds);
-    log[p.status >= 500 ? 'error' : 'info']({ code: p.code, host: req.headers.host, url: req.url, status: p.status, app: p.app }, p.message);
+    problemLog.write(log, p, { host: req.headers.host, method: req.method, url: req.url, upgrade: true });
     if (!socket.writable) return void socket.destroy();
     const body = JSON.stringify({ error: p.code, status: p.status, message: p.message });
     const head = [
@@ -48,9 +60,23 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
     socket.once('close', () => tunnels.delete(socket));
 
     // Read while held: a client's FIN is only noticed on a flowing socket, and anything it sends
-    // early must reach the app after the upgrade, in order.
+    // early must reach the app after the upgrade, in order. Bounded: one connection sending
+    // 500 MB before its upgrade was answered once grew the activator by 500 MB.
     const early: Buffer[] = [head];
-    const stash = (chunk: Buffer) => void early.push(chunk);
+    let earlyBytes = head.length;
+    const stash = (chunk: Buffer) => {
+      earlyBytes += chunk.length;
+      if (earlyBytes > bounds.maxEarlyBytes) {
+        socket.off('data', stash);
+        early.length = 0;
+        socket.pause();
+        fail(socket, new ActivatorError('SA_BAD_REQUEST', `sent more than ${bounds.maxEarlyBytes} bytes before the upgrade was answered`, service), req);
+        // No lingering: whatever else it sends is not read.
+        setTimeout(() => socket.destroy(), 1000).unref();
+        return;
+      }
+      early.push(chunk);
+    };
     socket.on('data', stash);
     socket.once('end', () => socket.destroy());
 
@@ -61,14 +87,16 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
         const gone = new AbortController();
         const onClose = () => gone.abort(new Error('client went away while held'));
         socket.once('close', onClose);
+        const holdTimer = setTimeout(() => gone.abort(new WakeTimeoutError(service, entry.policy.wakeTimeoutMs, 'the held upgrade waited its limit')), entry.policy.wakeTimeoutMs + bounds.holdGraceMs);
         try {
           endpoint = await coordinator.ensureReady(entry, gone.signal, `WebSocket for ${req.headers.host}`);
         } finally {
+          clearTimeout(holdTimer);
           release();
           socket.off('close', onClose);
         }
       }
-      if (socket.destroyed) return;
+      if (socket.destroyed || !socket.writable) return; // the client left, or was refused (too many early bytes)
       const target = endpoint;
       let answered = false;
       const upstream = httpRequest({
@@ -76,7 +104,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: headersForApp(req, true),
+        headers: headersForApp(req, trusted, true),
         setHost: false,
         agent: false,
       });
@@ -120,7 +148,7 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, holds
           connect(1).catch((e: unknown) => fail(socket, asActivatorError(e, service), req));
           return;
         }
-        fail(socket, new UpstreamError(service, `WebSocket upgrade failed: ${err.message}`, { cause: Object.assign(new Error(`upstream ${target.ip}:${target.port}`), { cause: err }) }), req);
+        fail(socket, new UpstreamError(service, 'WebSocket upgrade failed: the app did not answer', { cause: err, detail: `upstream ${target.ip}:${target.port}: ${err.message}` }), req);
       });
       upstream.end();
     };

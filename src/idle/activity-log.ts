@@ -8,6 +8,9 @@ import type { Store } from '../store/store.js';
 
 export class ActivityLog {
   private readonly local = new Map<string, number>();
+  /** Which source recorded each app's latest local activity ("own-traffic", "ops API", …). */
+  private readonly localSource = new Map<string, string>();
+  private readonly listeners = new Set<(app: string, at: number) => void>();
   private readonly written = new Map<string, number>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private lastErrorLog = 0;
@@ -17,11 +20,26 @@ export class ActivityLog {
     private readonly log: Logger,
   ) {}
 
-  record(app: string, at: number): void {
+  record(app: string, at: number, source?: string): void {
     const current = this.local.get(app);
     if (current !== undefined && current >= at) return;
     this.local.set(app, at);
+    if (source) this.localSource.set(app, source);
+    else this.localSource.delete(app);
     if (!this.inFlight.has(app)) this.write(app);
+    for (const listener of this.listeners) listener(app, at);
+  }
+
+  /** Called on every new local activity (the dashboard's live feed); returns the unsubscribe. */
+  onRecord(listener: (app: string, at: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** This replica's latest activity and the source that saw it (no I/O). */
+  localLatestWithSource(app: string): { at: number; source: string | undefined } | undefined {
+    const at = this.local.get(app);
+    return at === undefined ? undefined : { at, source: this.localSource.get(app) };
   }
 
   /** This replica's latest activity for the app (no I/O). */
@@ -43,6 +61,7 @@ export class ActivityLog {
     for (const app of this.local.keys()) {
       if (!apps.has(app) && !this.inFlight.has(app)) {
         this.local.delete(app);
+        this.localSource.delete(app);
         this.written.delete(app);
       }
     }

@@ -15,10 +15,12 @@ export interface IdleFacts {
   wokenAt: number | undefined;
   idleTimeoutMs: number;
   minAwakeMs: number;
+  /** Inside a keep-awake window (or its lead time) of the app or its group: never down. */
+  keepAwake?: boolean;
 }
 
 export type IdleDecision =
-  | { action: 'skip'; reason: 'asleep' | 'open' | 'waking' | 'min-awake' | 'active'; idleForMs: number }
+  | { action: 'skip'; reason: 'asleep' | 'open' | 'waking' | 'keep-awake' | 'min-awake' | 'active'; idleForMs: number }
   | { action: 'scale-down'; idleForMs: number };
 
 /**
@@ -32,6 +34,7 @@ export function decideIdle(f: IdleFacts): IdleDecision {
   if (f.replicas <= f.idleReplicas) return { action: 'skip', reason: 'asleep', idleForMs };
   if (f.open > 0) return { action: 'skip', reason: 'open', idleForMs: 0 };
   if (f.waking) return { action: 'skip', reason: 'waking', idleForMs };
+  if (f.keepAwake) return { action: 'skip', reason: 'keep-awake', idleForMs };
   if (f.wokenAt !== undefined && f.now - f.wokenAt < f.minAwakeMs) return { action: 'skip', reason: 'min-awake', idleForMs };
   if (idleForMs < f.idleTimeoutMs) return { action: 'skip', reason: 'active', idleForMs };
   return { action: 'scale-down', idleForMs };

@@ -23,6 +23,7 @@ import { stateLabels, type WakeCoordinator } from '../wake/coordinator.js';
 import { ActivityLog } from './activity-log.js';
 import type { ActivitySource } from './activity-source.js';
 import { decideIdle, type IdleDecision } from './decide.js';
+import { keepAwakeState } from './keep-awake.js';
 import { ScaleDownGuard } from './scale-down-guard.js';
 
 export const DEFAULT_LOCK_TTL_MS = 30_000;
@@ -39,6 +40,8 @@ export interface IdleReaperOptions {
   guard?: ScaleDownGuard;
   lockTtlMs?: number;
   now?: () => number;
+  /** Peak RSS of one task of the app while awake (network-bytes source), written with the scale-down. */
+  rssOf?: (app: string) => number | undefined;
 }
 
 export type ScaleDownOutcome = 'scaled-down' | 'already-down' | 'not-found' | 'locked' | 'busy' | 'conflict' | 'error';
@@ -69,7 +72,7 @@ export class IdleReaper {
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (const source of this.options.sources) source.start((app, at) => this.activity.record(app, at));
+    for (const source of this.options.sources) source.start((app, at) => this.activity.record(app, at, source.name));
     const loop = () => {
       if (!this.running) return;
       this.check()
@@ -92,7 +95,7 @@ export class IdleReaper {
   /** From the WakeCoordinator's onWoken: min-awake starts now, and the wake counts as activity. */
   noteWoken(service: string, scaled: boolean): void {
     const at = this.now();
-    this.activity.record(service, at);
+    this.activity.record(service, at, 'wake');
     if (!scaled) return;
     this.wokenAt.set(service, at);
     this.options.store.setRecord(service, { wokenAt: at }).catch((err: unknown) => this.logStoreError(err, service));
@@ -100,7 +103,7 @@ export class IdleReaper {
 
   /** Activity recorded by hand (ops API wake): the app gets a full idle timeout from now. */
   touch(service: string): void {
-    this.activity.record(service, this.now());
+    this.activity.record(service, this.now(), 'ops API');
   }
 
   /** One pass over every registered app (the timer calls it; tests call it directly). */
@@ -130,7 +133,7 @@ export class IdleReaper {
 
     let decision: IdleDecision;
     try {
-      decision = await this.decide(entry, policy.idleTimeoutMs, policy.minAwakeMs, now);
+      decision = await this.decide(entry, policy.idleTimeoutMs, policy.minAwakeMs, now, true);
     } catch (err) {
       // Without the store we cannot see other replicas' activity: never scale down blind.
       this.logStoreError(err, app);
@@ -143,14 +146,14 @@ export class IdleReaper {
   }
 
   /** The facts of one app (and its group: a worker stays up while its web member is busy). */
-  private async decide(entry: AppEntry, idleTimeoutMs: number, minAwakeMs: number, now: number): Promise<IdleDecision> {
+  private async decide(entry: AppEntry, idleTimeoutMs: number, minAwakeMs: number, now: number, keepAwakeRules: boolean): Promise<IdleDecision> {
     const { policy } = entry;
     const app = policy.service;
     const members = this.groupOf(entry);
     const open = this.openCount(members);
     if (open > 0 && (entry.replicas ?? 0) > policy.idleReplicas) {
       // An open connection is activity for as long as it lasts; other replicas see it through the store.
-      this.activity.record(app, now);
+      this.activity.record(app, now, 'open connection');
     }
     const awake = (entry.replicas ?? 0) > policy.idleReplicas;
     let lastActivity: number | undefined;
@@ -172,11 +175,22 @@ export class IdleReaper {
       wokenAt,
       idleTimeoutMs,
       minAwakeMs,
+      keepAwake: keepAwakeRules && this.keptAwake(members, now),
+    });
+  }
+
+  /** A keep-awake window (or its lead time), or a keep-awake.until still ahead, of any group member holds the whole group up. */
+  private keptAwake(members: string[], now: number): boolean {
+    return members.some((m) => {
+      const policy = this.options.registry.byService(m)?.policy;
+      if ((policy?.keepAwakeUntil ?? 0) > now) return true;
+      const schedule = policy?.keepAwake;
+      return schedule !== undefined && keepAwakeState(schedule, now).holding;
     });
   }
 
   private groupOf(entry: AppEntry): string[] {
-    const members = this.options.registry.groupMembers(entry.policy.group).map((m) => m.policy.service);
+    const members = this.options.registry.groupMembers(entry.policy.group, entry.deployment).map((m) => m.policy.service);
     return members.includes(entry.policy.service) ? members : [entry.policy.service];
   }
 
@@ -188,7 +202,7 @@ export class IdleReaper {
 
   /**
    * Scales the app to its idle replicas, race-safely (see the file comment). `force` (ops sleep)
-   * skips the idle-timeout and min-awake rules, never the open-connection and wake checks.
+   * skips the idle-timeout, min-awake and keep-awake rules, never the open-connection and wake checks.
    */
   async scaleDown(entry: AppEntry, opts: { reason: string; force?: boolean }): Promise<ScaleDownOutcome> {
     const { store, swarm, coordinator, log: baseLog, metrics } = this.options;
@@ -218,7 +232,8 @@ export class IdleReaper {
 
       coordinator.invalidate(app);
       const now = this.now();
-      const again = await this.decide(fresh, opts.force ? 0 : idleTimeoutMs, opts.force ? 0 : minAwakeMs, now);
+      // The registry's schedule, not the fresh labels: a keep-awake label just set applies from its event.
+      const again = await this.decide(fresh, opts.force ? 0 : idleTimeoutMs, opts.force ? 0 : minAwakeMs, now, !opts.force);
       if (again.action !== 'scale-down') {
         log.info({ reason: again.action === 'skip' ? again.reason : undefined }, 'scale-down called off: activity at the last moment');
         return 'busy';
@@ -227,6 +242,7 @@ export class IdleReaper {
       const stillIdle = () => {
         if (this.openCount(members) > 0 || members.some((m) => coordinator.isWaking(m))) return false;
         if (opts.force) return true;
+        if (this.keptAwake(members, this.now())) return false;
         const latest = members.reduce<number | undefined>((acc, m) => max(acc, this.activity.localLatest(m)), undefined);
         return latest === undefined || this.now() - latest >= idleTimeoutMs;
       };
@@ -234,7 +250,7 @@ export class IdleReaper {
         swarm.scaleService(app, policy.idleReplicas, {
           expectedVersion: svc.version,
           onlyIf: stillIdle,
-          labels: stateLabels(opts.reason),
+          labels: { ...stateLabels(opts.reason), ...rssLabel(this.options.rssOf?.(app)) },
         }),
       );
       if (!result.changed) {
@@ -264,6 +280,11 @@ export class IdleReaper {
     this.lastStoreErrorLog = Date.now();
     this.options.log.warn({ err, app }, 'store unavailable; not scaling down until it answers');
   }
+}
+
+/** The memory sleeping frees when the service sets no reservation or limit (src/savings/). */
+function rssLabel(bytes: number | undefined): Record<string, string> {
+  return bytes !== undefined && bytes > 0 ? { [LABELS.savingsRss]: String(Math.round(bytes)) } : {};
 }
 
 function max(a: number | undefined, ...rest: Array<number | undefined>): number | undefined {

@@ -1,13 +1,20 @@
 /** The embedded default Store: one process, no persistence. Locks expire like Redis's PX. */
 import { randomUUID } from 'node:crypto';
-import type { AppRecord, Store } from './store.js';
+import type { AdminSession, AppRecord, Store } from './store.js';
+
+/** Sessions kept at most; the oldest goes first (every session needs a valid token to exist). */
+export const DEFAULT_MAX_SESSIONS = 1000;
 
 export class MemoryStore implements Store {
   private readonly activity = new Map<string, number>();
   private readonly locks = new Map<string, { token: string; until: number }>();
   private readonly records = new Map<string, AppRecord>();
+  private readonly sessions = new Map<string, AdminSession>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly maxSessions = DEFAULT_MAX_SESSIONS,
+  ) {}
 
   async touch(app: string, at: number): Promise<void> {
     const current = this.activity.get(app);
@@ -42,7 +49,30 @@ export class MemoryStore implements Store {
     return record ? structuredClone(record) : {};
   }
 
+  async putSession(key: string, session: AdminSession): Promise<void> {
+    const now = this.now();
+    for (const [k, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(k);
+    // Map order is insertion order: the first key is the oldest session.
+    while (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value as string);
+    this.sessions.set(key, { ...session });
+  }
+
+  async getSession(key: string): Promise<AdminSession | undefined> {
+    const s = this.sessions.get(key);
+    if (!s) return undefined;
+    if (s.expiresAt <= this.now()) {
+      this.sessions.delete(key);
+      return undefined;
+    }
+    return { ...s };
+  }
+
+  async deleteSession(key: string): Promise<void> {
+    this.sessions.delete(key);
+  }
+
   async close(): Promise<void> {
+    this.sessions.clear();
     this.activity.clear();
     this.locks.clear();
     this.records.clear();

@@ -3,12 +3,13 @@
  *   activity:<app>  epoch ms of the latest activity; a Lua max so concurrent touches never go back
  *   lock:<key>      SET NX PX with a random token; unlock is a Lua compare-and-delete
  *   record:<app>    hash: wokenAt (ms), lastScaleDown (JSON)
+ *   session:<key>   an admin session (role, expiresAt as JSON), PX until it expires
  * Every key carries the configured prefix, and activity and records expire after RETENTION_MS.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { StoreError, type AppRecord, type Store } from './store.js';
+import { StoreError, type AdminSession, type AppRecord, type Store } from './store.js';
 
 export const DEFAULT_REDIS_PREFIX = 'swarm-activator:';
 const RETENTION_MS = 30 * 24 * 3600 * 1000;
@@ -36,6 +37,8 @@ type ScriptedRedis = Redis & {
 
 export interface RedisStoreOptions {
   url: string;
+  /** AUTH password (from a Swarm secret file); overrides one in the URL. Never logged. */
+  password?: string;
   prefix?: string;
   /** Per-command timeout; a slow Redis fails the call rather than stalling the idle check. */
   commandTimeoutMs?: number;
@@ -50,6 +53,7 @@ export class RedisStore implements Store {
   constructor(options: RedisStoreOptions) {
     this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
     const redis = new Redis(options.url, {
+      ...(options.password !== undefined ? { password: options.password } : {}),
       connectTimeout: 2000,
       commandTimeout: options.commandTimeoutMs ?? 2000,
       maxRetriesPerRequest: 1,
@@ -122,6 +126,30 @@ export class RedisStore implements Store {
       }
     }
     return record;
+  }
+
+  async putSession(key: string, session: AdminSession): Promise<void> {
+    const ttlMs = Math.round(session.expiresAt - Date.now());
+    if (ttlMs <= 0) return;
+    await this.call('put session', () => this.redis.set(this.key('session', key), JSON.stringify(session), 'PX', ttlMs));
+  }
+
+  async getSession(key: string): Promise<AdminSession | undefined> {
+    const raw = await this.call('get session', () => this.redis.get(this.key('session', key)));
+    if (raw === null) return undefined;
+    try {
+      const parsed = JSON.parse(raw) as { role?: unknown; expiresAt?: unknown };
+      if ((parsed.role === 'read' || parsed.role === 'operate') && typeof parsed.expiresAt === 'number' && parsed.expiresAt > Date.now()) {
+        return { role: parsed.role, expiresAt: parsed.expiresAt };
+      }
+    } catch {
+      // a foreign or corrupt value is no session
+    }
+    return undefined;
+  }
+
+  async deleteSession(key: string): Promise<void> {
+    await this.call('delete session', () => this.redis.del(this.key('session', key)));
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,15 @@ export interface AppRecord {
   lastScaleDown?: ScaleDownRecord;
 }
 
+/** What an admin console session may do (src/http/admin-auth.ts). */
+export type SessionRole = 'read' | 'operate';
+
+export interface AdminSession {
+  role: SessionRole;
+  /** Epoch ms; the store forgets the session then. */
+  expiresAt: number;
+}
+
 export interface Store {
   /** Records activity at `at` (epoch ms); keeps the maximum, so late or out-of-order writes are harmless. */
   touch(app: string, at: number): Promise<void>;
@@ -29,6 +38,13 @@ export interface Store {
   /** Merges the given fields into the app's record. */
   setRecord(app: string, patch: AppRecord): Promise<void>;
   getRecord(app: string): Promise<AppRecord>;
+  /**
+   * Admin console sessions, keyed by a digest of the cookie value (never the value itself), shared
+   * by every replica so a login works whichever one Traefik picks. Expired sessions are not returned.
+   */
+  putSession(key: string, session: AdminSession): Promise<void>;
+  getSession(key: string): Promise<AdminSession | undefined>;
+  deleteSession(key: string): Promise<void>;
   close(): Promise<void>;
 }
 

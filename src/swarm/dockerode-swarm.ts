@@ -39,6 +39,7 @@ interface RawService {
   ID: string;
   Version?: { Index?: number };
   UpdatedAt?: string;
+  CreatedAt?: string;
   Spec: {
     Name: string;
     Labels?: Record<string, string>;
@@ -65,6 +66,9 @@ interface RawTask {
 
 function toServiceInfo(raw: RawService): ServiceInfo {
   const mode = raw.Spec.Mode;
+  const resources = (raw.Spec.TaskTemplate as { Resources?: { Reservations?: { MemoryBytes?: number }; Limits?: { MemoryBytes?: number } } } | undefined)?.Resources;
+  const reservation = resources?.Reservations?.MemoryBytes || undefined;
+  const limit = resources?.Limits?.MemoryBytes || undefined;
   return {
     id: raw.ID,
     name: raw.Spec.Name,
@@ -72,7 +76,9 @@ function toServiceInfo(raw: RawService): ServiceInfo {
     labels: raw.Spec.Labels ?? {},
     replicas: mode?.Global ? null : (mode?.Replicated?.Replicas ?? 1),
     updatedAt: raw.UpdatedAt ?? '',
+    createdAt: raw.CreatedAt ?? '',
     templateKey: createHash('sha1').update(JSON.stringify(raw.Spec.TaskTemplate ?? null)).digest('base64url'),
+    ...(reservation || limit ? { memory: { reservation, limit } } : {}),
   };
 }
 
@@ -208,7 +214,7 @@ export class DockerodeSwarm implements SwarmClient {
         conflict = true;
         return null;
       }
-      const labels = options.labels ? { ...(raw.Spec.Labels ?? {}), ...options.labels } : raw.Spec.Labels;
+      const labels = options.labels || options.labelsFor ? { ...(raw.Spec.Labels ?? {}), ...options.labels, ...options.labelsFor?.(current) } : raw.Spec.Labels;
       return { ...raw.Spec, Labels: labels, Mode: { Replicated: { Replicas: replicas } } };
     });
     return { changed: written, version, previousReplicas: toServiceInfo(before).replicas, ...(conflict ? { conflict } : {}) };
@@ -284,14 +290,17 @@ export class DockerodeSwarm implements SwarmClient {
       const stats = (await this.call(`stats of ${containerId}`, () =>
         // one-shot: no second sample for CPU deltas (stream=false alone waits ~2 s for it).
         this.docker.getContainer(containerId).stats({ stream: false, 'one-shot': true } as { stream: false }),
-      )) as { networks?: Record<string, { rx_bytes?: number; tx_bytes?: number }> };
+      )) as { networks?: Record<string, { rx_bytes?: number; tx_bytes?: number }>; memory_stats?: { stats?: Record<string, number> } };
       let rx = 0;
       let tx = 0;
       for (const net of Object.values(stats.networks ?? {})) {
         rx += net.rx_bytes ?? 0;
         tx += net.tx_bytes ?? 0;
       }
-      return { rx, tx };
+      // cgroup v1 reports rss; v2 reports anon (the same thing: memory not backed by files).
+      const mem = stats.memory_stats?.stats;
+      const rssBytes = mem?.rss ?? mem?.anon;
+      return { rx, tx, ...(typeof rssBytes === 'number' ? { rssBytes } : {}) };
     } catch (err) {
       if (statusCodeOf((err as Error).cause) === 404) return null;
       throw err;

@@ -12,11 +12,15 @@ export interface ServiceInfo {
   /** Desired replicas; null for global services (not scalable). */
   replicas: number | null;
   updatedAt: string;
+  /** When the service was created (ISO): the first of two services claiming one Host keeps it. */
+  createdAt?: string;
   /**
    * A digest of the task template (image, command, env, mounts, force-update counter, …): it changes
    * when the service is redeployed or updated, never when only replicas or labels change.
    */
   templateKey: string;
+  /** Memory reservation and limit of one task (TaskTemplate.Resources), when set. */
+  memory?: { reservation?: number | undefined; limit?: number | undefined } | undefined;
 }
 
 /** Swarm task states (api/types/swarm/task.go), in lifecycle order. */
@@ -84,11 +88,15 @@ export interface ScaleOptions {
   onlyIf?: (current: ServiceInfo) => boolean;
   /** Labels written in the same spec update (one update, one version bump). */
   labels?: Record<string, string>;
+  /** More labels computed from the service as it is right before the update (after re-inspects). */
+  labelsFor?: (current: ServiceInfo) => Record<string, string>;
 }
 
 export interface ContainerNetworkBytes {
   rx: number;
   tx: number;
+  /** Resident memory of the container (cgroup v1 rss, v2 anon), when the stats carry it. */
+  rssBytes?: number | undefined;
 }
 
 export interface SwarmClient {

@@ -7,8 +7,10 @@ import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
 import { ActivatorError, AppFailedError, WakeBackoffError, WakeTimeoutError, asActivatorError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { LABELS } from '../labels.js';
+import { foldAsleep } from '../savings/savings.js';
 import type { SwarmClient, TaskInfo } from '../swarm/swarm.js';
 import { taskMayServe, type Endpoint, type ReadinessProbe } from './readiness.js';
+import type { WakeHistory } from './wake-history.js';
 
 /** How long a wake waits for Swarm to schedule a task before it re-checks its scale-up. */
 const RESCALE_AFTER_MS = 1000;
@@ -36,6 +38,20 @@ export interface WakeCoordinatorOptions {
   retryBackoffMs?: number;
   /** Called once an app is confirmed ready after a wake (the reaper's min-awake clock starts). */
   onWoken?: (service: string, scaled: boolean) => void;
+  /** Records each wake (start, duration, outcome) for the dashboard and the waiting page. */
+  history?: WakeHistory;
+}
+
+/** How a wake went, for the requests that waited on it. */
+interface WakeResult {
+  /** The app was really asleep: scaled up, or its first check found nothing answering. */
+  cold: boolean;
+}
+
+/** An endpoint, and whether getting it meant waiting for the app to wake (a cold start). */
+export interface ReadyEndpoint {
+  endpoint: Endpoint;
+  waitedForWake: boolean;
 }
 
 interface ReadySet {
@@ -60,7 +76,7 @@ const BACKOFF_CODES = new Set(['SA_APP_FAILED', 'SA_WAKE_TIMEOUT']);
 
 export class WakeCoordinator {
   private readonly ready = new Map<string, ReadySet>();
-  private readonly pending = new Map<string, Promise<void>>();
+  private readonly pending = new Map<string, Promise<WakeResult>>();
   private readonly failures = new Map<string, WakeFailure>();
   /** One task list per app at a time for endpointLost, shared by every slow request of the app. */
   private readonly taskChecks = new Map<string, { at: number; tasks: Promise<TaskInfo[]> }>();
@@ -73,6 +89,7 @@ export class WakeCoordinator {
       if (!entry) {
         this.failures.delete(service);
         this.taskChecks.delete(service);
+        this.options.history?.forget(service);
       }
     });
   }
@@ -128,19 +145,27 @@ export class WakeCoordinator {
    * `force` (ops wake) ignores a failure backoff.
    */
   async ensureReady(entry: AppEntry, signal: AbortSignal, reason = 'request', force = false): Promise<Endpoint> {
+    return (await this.ensureReadyDetail(entry, signal, reason, force)).endpoint;
+  }
+
+  /**
+   * ensureReady, also telling whether the caller waited for a real wake: it started or joined one
+   * that found the app asleep. Re-finding an awake app's endpoints (after a restart) is not one.
+   */
+  async ensureReadyDetail(entry: AppEntry, signal: AbortSignal, reason = 'request', force = false): Promise<ReadyEndpoint> {
     const service = entry.policy.service;
     const fast = this.endpointFor(service);
-    if (fast) return fast;
+    if (fast) return { endpoint: fast, waitedForWake: false };
     let wake = this.pending.get(service);
     if (!wake) {
       if (!force) this.throwIfBackingOff(entry);
       wake = this.wake(entry, reason).finally(() => this.pending.delete(service));
       this.pending.set(service, wake);
     }
-    await abortable(wake, signal);
+    const result = await abortable(wake, signal);
     const ep = this.endpointFor(service);
     if (!ep) throw new AppFailedError(service, 'became ready but has no endpoint');
-    return ep;
+    return { endpoint: ep, waitedForWake: result.cold };
   }
 
   /** Starts (or joins) a wake without a request waiting on it (the ops API); ignores a failure backoff. */
@@ -171,18 +196,22 @@ export class WakeCoordinator {
     this.options.log.warn({ app: service, code: error.code, streak, backoffMs: backoff }, `wakes of ${service} held back for ${Math.round(backoff / 1000)} s after ${streak} failed wake(s) in a row`);
   }
 
-  private async wake(entry: AppEntry, reason: string): Promise<void> {
+  private async wake(entry: AppEntry, reason: string): Promise<WakeResult> {
     const { policy } = entry;
-    const { swarm, registry, readiness, metrics } = this.options;
+    const { swarm, registry, readiness, metrics, history } = this.options;
     const log = this.options.log.child({ app: policy.service });
     const started = performance.now();
     const deadline = Date.now() + policy.wakeTimeoutMs;
     const timeout = AbortSignal.timeout(policy.wakeTimeoutMs);
     let scaled = false;
-    const members = registry.groupMembers(policy.group);
+    /** The members this wake scaled up: a failed wake undoes these and nothing else. */
+    const scaledUp: AppEntry[] = [];
+    const members = registry.groupMembers(policy.group, entry.deployment);
     const group = members.some((m) => m.policy.service === policy.service) ? members : [entry];
 
+    let cold = false;
     metrics.setState(policy.service, 'waking');
+    history?.started(policy.service, reason);
     try {
       // Failures of tasks that existed before this wake are old news, not this wake's failure.
       const before = await swarm.listTasks(policy.serviceId);
@@ -194,8 +223,11 @@ export class WakeCoordinator {
           const res = await swarm.scaleService(member.policy.service, target, {
             onlyIf: (current) => (current.replicas ?? 0) < target,
             labels: stateLabels(member.policy.service === policy.service ? `woken: ${reason}` : `woken with group ${policy.group}: ${reason}`),
+            // The asleep period that ends here, into the savings labels, in the same update.
+            labelsFor: (current) => foldAsleep(current.labels, current.replicas, member.policy.idleReplicas, Date.now()),
           });
           if (res.changed) {
+            scaledUp.push(member);
             metrics.wakes.inc({ app: member.policy.service });
             log.info({ service: member.policy.service, from: res.previousReplicas, to: target, version: res.version }, 'scaled up');
           }
@@ -203,8 +235,9 @@ export class WakeCoordinator {
         }),
       );
       scaled = results.some((r) => r.service === policy.service && r.changed);
+      cold = scaled;
 
-      const becameReady = (endpoints: Endpoint[]) => {
+      const becameReady = (endpoints: Endpoint[]): WakeResult => {
         this.ready.set(policy.service, { endpoints, next: 0 });
         this.failures.delete(policy.service);
         const seconds = (performance.now() - started) / 1000;
@@ -212,6 +245,8 @@ export class WakeCoordinator {
         metrics.setState(policy.service, 'awake');
         log.info({ ms: Math.round(seconds * 1000), endpoints: endpoints.length, scaled }, 'app ready');
         this.options.onWoken?.(policy.service, scaled);
+        history?.finished(policy.service, { ms: Math.round(seconds * 1000), outcome: 'ready', cold });
+        return { cold };
       };
       let lastSeen = 'not checked yet';
       let lastScaleAt = performance.now();
@@ -220,6 +255,7 @@ export class WakeCoordinator {
         const check = await readiness.check(policy, known);
         lastSeen = check.lastSeen;
         if (check.ready.length > 0) return becameReady(check.ready);
+        cold = true; // nothing answered yet: whoever waits from here on waits for the app to start
         if (check.failure) throw new AppFailedError(policy.service, check.failure);
         if (check.scheduled === 0 && performance.now() - lastScaleAt > RESCALE_AFTER_MS) {
           // Nothing scheduled a while after our scale-up: another replica's scale-down (or an
@@ -228,8 +264,12 @@ export class WakeCoordinator {
           const again = await swarm.scaleService(policy.service, policy.replicas, {
             onlyIf: (current) => (current.replicas ?? 0) < policy.replicas,
             labels: stateLabels(`woken: ${reason}`),
+            labelsFor: (current) => foldAsleep(current.labels, current.replicas, policy.idleReplicas, Date.now()),
           });
-          if (again.changed) log.warn({ to: policy.replicas }, 'scaled down under a wake; scaled up again');
+          if (again.changed) {
+            if (!scaledUp.some((m) => m.policy.service === policy.service)) scaledUp.push(entry);
+            log.warn({ to: policy.replicas }, 'scaled down under a wake; scaled up again');
+          }
         }
         if (Date.now() >= deadline) throw new WakeTimeoutError(policy.service, policy.wakeTimeoutMs, lastSeen);
         let booting = check.booting;
@@ -246,10 +286,16 @@ export class WakeCoordinator {
       const err = asActivatorError(raw, policy.service);
       metrics.wakeFailures.inc({ app: policy.service, reason: err.code });
       log.error({ err, code: err.code }, 'wake failed');
-      // Don't leave a half-woken app behind: it would crash-loop or sit unready forever.
-      if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') await this.scaleBack(group, log, `wake failed: ${err.code}`);
+      // Don't leave a half-woken app behind: it would crash-loop or sit unready forever. Only what
+      // this wake scaled up goes back: an app someone else scaled up keeps its replicas, whoever
+      // asks for it (a stranger's request must not put a running app to sleep).
+      if (err.code === 'SA_WAKE_TIMEOUT' || err.code === 'SA_APP_FAILED') {
+        if (scaledUp.length > 0) await this.scaleBack(scaledUp, log, `wake failed: ${err.code}`);
+        else log.warn({ code: err.code }, 'wake failed; this wake scaled nothing up, so nothing is scaled back');
+      }
       metrics.setState(policy.service, 'asleep');
       this.noteFailure(entry, err);
+      history?.finished(policy.service, { ms: Math.round(performance.now() - started), outcome: 'failed', code: err.code, message: err.message.slice(0, 300), cold: true });
       throw err;
     }
   }

@@ -1,81 +1,27 @@
 /**
  * Idle scale-down end to end on the real swarm: the activator runs as a Swarm service (as in
- * production) with a 500 ms idle check, apps carry idle timeouts of 2 s.
- *
- * Traefik cannot run on this machine. Its metrics endpoint is stood in for by a tiny Swarm
- * service on the shared network ("fake Traefik", node running FAKE_TRAEFIK below) that serves
- * traefik_service_requests_total in Traefik's documented Prometheus exposition format; the test
- * moves its counters through the service's host-mode published port on 127.0.0.1.
+ * production) with a 500 ms idle check, apps carry idle timeouts of 2 s. Activity counted from
+ * Traefik's real metrics is tested through the real Traefik in test/e2e/traefik.test.ts.
  */
 import t from 'tap';
-import Docker from 'dockerode';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
 import { closeWebSocket, echo, openWebSocket, send } from '../helpers/http.js';
-import { SA_NETWORK, createApp, docker, freePort, removeService, runId, runningTasks, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
+import { createApp, docker, freePort, runId, runningTasks, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
-import { normaliseName } from '../../src/traefik-rule.js';
 
 const run = runId('idle');
 const CHECK_MS = 500;
 const IDLE = '2s';
 const IDLE_MS = 2000;
 let activator: RunningActivator;
-let traefikPort: number;
-
-// Traefik's format: # HELP/# TYPE, one series per (code, method, protocol, service).
-const FAKE_TRAEFIK = `
-const http = require('http');
-const counters = new Map();
-process.on('SIGTERM', () => process.exit(0));
-http.createServer((req, res) => {
-  const u = new URL(req.url, 'http://x');
-  const service = u.searchParams.get('service');
-  if (u.pathname === '/metrics') {
-    let out = '# HELP traefik_service_requests_total How many HTTP requests processed on a service, partitioned by status code, protocol, and method.\\n# TYPE traefik_service_requests_total counter\\n';
-    for (const [s, n] of counters) {
-      out += 'traefik_service_requests_total{code="200",method="GET",protocol="http",service="' + s + '"} ' + n + '\\n';
-      out += 'traefik_service_requests_total{code="304",method="GET",protocol="http",service="' + s + '"} 1\\n';
-    }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-    return res.end(out);
-  }
-  if (u.pathname === '/inc') { counters.set(service, (counters.get(service) || 0) + 1); return res.end('ok'); }
-  if (u.pathname === '/drop') { counters.delete(service); return res.end('ok'); }
-  res.writeHead(404); res.end();
-}).listen(9100);
-`;
-
-async function startFakeTraefik(): Promise<string> {
-  const name = `${run}-traefik`;
-  traefikPort = await freePort();
-  await docker.createService({
-    Name: name,
-    Labels: { 'sa.test': '1', 'sa.run': `${run}-infra` },
-    TaskTemplate: {
-      ContainerSpec: { Image: 'local/node-base:20', Command: ['/usr/bin/node', '-e', FAKE_TRAEFIK], StopGracePeriod: 2e9 },
-      RestartPolicy: { Condition: 'none' },
-      Networks: [{ Target: SA_NETWORK }],
-    },
-    Mode: { Replicated: { Replicas: 1 } },
-    EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 9100, PublishedPort: traefikPort, PublishMode: 'host' }] },
-  } as unknown as Docker.CreateServiceOptions);
-  const ip = await waitFor('fake Traefik task', async () => (await runningTasks(name))[0]?.ip, 30_000, 200);
-  await waitFor('fake Traefik answering', async () => (await fetch(`http://127.0.0.1:${traefikPort}/metrics`)).ok, 30_000, 100);
-  return `http://${ip}:9100/metrics`;
-}
-
-const traefik = (path: string, service: string) => fetch(`http://127.0.0.1:${traefikPort}/${path}?service=${encodeURIComponent(service)}`).then((r) => r.text());
 
 t.before(async () => {
-  const metricsUrl = await startFakeTraefik();
   activator = await startActivator({
     name: `${run}-activator`,
     run,
     env: {
       ACTIVATOR_IDLE_CHECK_INTERVAL: `${CHECK_MS}ms`,
       ACTIVATOR_MIN_AWAKE: '0',
-      ACTIVATOR_TRAEFIK_METRICS_URL: metricsUrl,
-      ACTIVATOR_TRAEFIK_METRICS_INTERVAL: '500ms',
       ACTIVATOR_NETWORK_STATS_INTERVAL: '500ms',
       ACTIVATOR_MONITOR_USER_AGENTS: 'UptimeRobot',
       ACTIVATOR_WAKE_TIMEOUT: '30s',
@@ -85,7 +31,6 @@ t.before(async () => {
 t.teardown(async () => {
   if (!t.passing()) t.comment(await activator?.logs());
   await activator?.stop();
-  await removeService(`${run}-traefik`);
 });
 
 t.test('an idle app goes to 0 after its idle timeout; metrics follow', async (t) => {
@@ -134,32 +79,6 @@ t.test('an app scaled up outside the activator is idled too, after a full timeou
   t.ok(downAt - scaledAt <= IDLE_MS + 3000, 'but idled');
 });
 
-t.test('Traefik metrics activity keeps the app up (fake Traefik in the documented format)', async (t) => {
-  // An underscore in the Swarm name: Traefik's service (and metric label) is normalised to '-'.
-  const app = await createApp({ name: `${run}_traefik_app`, host: `${run}-traefik-app.test.local`, run, replicas: 1, labels: { [LABELS.idleTimeout]: IDLE } });
-  t.teardown(app.remove);
-  const series = `${normaliseName(app.name)}@swarm`;
-  t.teardown(() => traefik('drop', series));
-  await activator.waitForApp(app.name);
-  await traefik('inc', series);
-
-  // No request reaches the app or the activator: only the counter moves, every 400 ms, for 3 timeouts.
-  const until = Date.now() + 3 * IDLE_MS;
-  const watching = watchReplicas(app.name, 3 * IDLE_MS);
-  while (Date.now() < until) {
-    await traefik('inc', series);
-    await new Promise((r) => setTimeout(r, 400));
-  }
-  const seen = await watching;
-  t.equal(seen.min, 1, 'never scaled down while the counter went up');
-  t.equal(seen.versions.size, 1, 'not even briefly (the service was not updated)');
-
-  const stoppedAt = Date.now();
-  const downAt = await waitAsleep(app.name);
-  t.comment(`scaled down ${downAt - stoppedAt} ms after the counter stopped`);
-  t.ok(downAt - stoppedAt >= IDLE_MS - 600, 'after the idle timeout');
-});
-
 t.test('an open WebSocket through the activator keeps the app up', async (t) => {
   const app = await createApp({ name: `${run}-ws`, run, labels: { [LABELS.idleTimeout]: IDLE } });
   t.teardown(app.remove);
@@ -186,7 +105,7 @@ t.test("regular traffic straight to the task's published port keeps the app up (
   // Woken by one request through the activator; from then on the clients talk to the task directly.
   t.equal((await send(`${activator.url}/`, { headers: { host: app.host } })).status, 200);
 
-  // Bypasses the activator and (fake) Traefik: ~3 KiB per request, 4 requests a second, 3 timeouts long.
+  // Bypasses the activator and Traefik: ~3 KiB per request, 4 requests a second, 3 timeouts long.
   const body = 'x'.repeat(1500);
   let requests = 0;
   const until = Date.now() + 3 * IDLE_MS;
@@ -217,12 +136,12 @@ t.test('runtime tuning: the label changes, the tasks keep running, the new timeo
   const versionBefore = (await serviceState(app.name)).version;
 
   const put = (idleTimeout: string) =>
-    send(`${activator.adminUrl}/api/apps/${app.name}/idle-timeout`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idleTimeout }) });
+    send(`${activator.adminUrl}/api/apps/${app.name}/idle-timeout`, { method: 'PUT', headers: activator.adminHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ idleTimeout }) });
   const first = await put('30m');
   t.equal(first.status, 200);
   t.match(first.json(), { service: app.name, idleTimeout: '30m', idleTimeoutMs: 1_800_000, previousIdleTimeoutMs: 3_600_000 });
   await waitFor('the registry sees the new value', async () => {
-    const apps = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as Array<{ service: string; idleTimeoutMs: number }>;
+    const apps = (await (await activator.adminFetch('/api/apps')).json()) as Array<{ service: string; idleTimeoutMs: number }>;
     return apps.find((a) => a.service === app.name)?.idleTimeoutMs === 1_800_000;
   }, 5000, 50);
   await new Promise((r) => setTimeout(r, 1500)); // time for Swarm to restart tasks, if it were going to

@@ -1,7 +1,10 @@
 /**
  * Runs the activator the way production does: the swarm-activator:dev image as a Swarm service on
- * the shared overlay network, Docker socket mounted, reached through host-mode published ports.
+ * the shared overlay network, Docker socket mounted, reached through host-mode published ports,
+ * with its operator token as a Swarm secret (as stack/activator.yml does).
  */
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import Docker from 'dockerode';
 import { freePort, localSwarm, removeService, serviceLogs, waitFor, type SwarmTarget } from './swarm.js';
 
@@ -15,8 +18,20 @@ export interface ActivatorOptions {
   image?: string;
   /** Placement constraints, e.g. node.labels.sa.node==n1. */
   constraints?: string[];
+  /** More service labels, e.g. Traefik's (test/helpers/traefik.ts). */
+  labels?: Record<string, string>;
   on?: SwarmTarget;
+  /**
+   * The operator token, given to the activator as the Swarm secret <name>-admin-token at
+   * /run/secrets/activator-admin-token (ACTIVATOR_ADMIN_TOKEN_FILE). Default: a fresh random one.
+   */
+  adminToken?: string;
+  /** Bind-mount the Docker socket (default true); false with ACTIVATOR_DOCKER_HOST pointing at the API proxy. */
+  dockerSocket?: boolean;
 }
+
+/** Where the secret lands in the activator's container. */
+export const ADMIN_TOKEN_PATH = '/run/secrets/activator-admin-token';
 
 export interface RunningActivator {
   name: string;
@@ -24,6 +39,12 @@ export interface RunningActivator {
   adminPort: number;
   url: string;
   adminUrl: string;
+  /** The operator token of this activator's admin API. */
+  adminToken: string;
+  /** `Authorization: Bearer <adminToken>`, plus any headers given. */
+  adminHeaders(extra?: Record<string, string>): Record<string, string>;
+  /** fetch() on the admin URL with the operator token. */
+  adminFetch(path: string, init?: RequestInit): Promise<Response>;
   logs(): Promise<string>;
   /** Parsed JSON log lines. */
   logLines(): Promise<Array<Record<string, unknown>>>;
@@ -42,17 +63,25 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
     ACTIVATOR_NETWORK: on.network,
     ACTIVATOR_SELECTOR: `sa.run=${opts.run}`,
     ACTIVATOR_LOG_LEVEL: 'info',
+    ACTIVATOR_ADMIN_TOKEN_FILE: ADMIN_TOKEN_PATH,
     ...opts.env,
   };
+  const adminToken = opts.adminToken ?? randomBytes(24).toString('hex');
+  const secretName = `${opts.name}-admin-token`;
   await removeService(opts.name, on);
+  await removeSecret(on, secretName);
+  const secret = (await on.docker.createSecret({ Name: secretName, Labels: { 'sa.test': '1' }, Data: Buffer.from(adminToken).toString('base64') })) as { id: string };
   await on.docker.createService({
     Name: opts.name,
-    Labels: { 'sa.test': '1', 'sa.run-activator': opts.run },
+    Labels: { 'sa.test': '1', 'sa.run-activator': opts.run, ...opts.labels },
     TaskTemplate: {
       ContainerSpec: {
         Image: opts.image ?? 'swarm-activator:dev',
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        Mounts: [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
+        Mounts: opts.dockerSocket === false ? [] : [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
+        Secrets: [{ SecretID: secret.id, SecretName: secretName, File: { Name: 'activator-admin-token', UID: '0', GID: '0', Mode: 0o444 } }],
+        // The image runs as an unprivileged user: the socket's group lets it use the Docker API.
+        ...(opts.dockerSocket === false ? {} : { Groups: [String(statSync(socketPath).gid)] }),
         StopGracePeriod: 5e9,
       },
       RestartPolicy: { Condition: 'none' },
@@ -74,16 +103,22 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
   } catch (err) {
     const logs = await serviceLogs(opts.name, 200, on);
     await removeService(opts.name, on);
+    await removeSecret(on, secretName);
     throw new Error(`${(err as Error).message}\nactivator logs:\n${logs}`, { cause: err });
   }
 
   const logs = () => serviceLogs(opts.name, 2000, on);
+  const adminHeaders = (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${adminToken}`, ...extra });
+  const adminFetch = (path: string, init: RequestInit = {}) => fetch(`${adminUrl}${path}`, { ...init, headers: adminHeaders((init.headers as Record<string, string> | undefined) ?? {}) });
   return {
     name: opts.name,
     port,
     adminPort,
     url: `http://${on.address}:${port}`,
     adminUrl,
+    adminToken,
+    adminHeaders,
+    adminFetch,
     logs,
     async logLines() {
       return (await logs())
@@ -99,7 +134,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
         .filter((x): x is Record<string, unknown> => x !== undefined);
     },
     async metric(name, labels = {}) {
-      const text = await (await fetch(`${adminUrl}/metrics`)).text();
+      const text = await (await adminFetch('/metrics')).text();
       let total: number | undefined;
       for (const line of text.split('\n')) {
         if (!line.startsWith(name)) continue;
@@ -112,7 +147,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
     },
     async waitForApp(service) {
       await waitFor(`${service} discovered`, async () => {
-        const apps = (await (await fetch(`${adminUrl}/api/apps`)).json()) as Array<{ service: string }>;
+        const apps = (await (await adminFetch('/api/apps')).json()) as Array<{ service: string }>;
         return apps.some((a) => a.service === service);
       }, 10_000, 20);
     },
@@ -120,6 +155,11 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
       await removeService(opts.name, on);
       // Host-mode ports are only free once the task's container is gone.
       await waitFor(`${opts.name} removal`, async () => (await on.docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${opts.name}`] } })).length === 0, 30_000, 200).catch(() => undefined);
+      await removeSecret(on, secretName);
     },
   };
+}
+
+async function removeSecret(on: SwarmTarget, name: string): Promise<void> {
+  await on.docker.getSecret(name).remove().catch(() => undefined);
 }

@@ -1,4 +1,5 @@
 /** Small hand-written fakes for the idle path's unit tests (registry, swarm, coordinator, clock). */
+import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import type { AppEntry } from '../../src/discovery/app-registry.js';
 import type { AppPolicy } from '../../src/labels.js';
@@ -35,14 +36,17 @@ export function entry(service: string, over: Omit<Partial<AppPolicy>, 'replicas'
   };
 }
 
-export class FakeRegistry {
+/** The registry's map and its 'changed' event (the dashboard's live feed listens to it). */
+export class FakeRegistry extends EventEmitter<{ changed: [service: string, entry: AppEntry | undefined] }> {
   synced = true;
   readonly entries = new Map<string, AppEntry>();
   constructor(entries: AppEntry[] = []) {
+    super();
     for (const e of entries) this.entries.set(e.policy.service, e);
   }
   set(e: AppEntry): void {
     this.entries.set(e.policy.service, e);
+    this.emit('changed', e.policy.service, e);
   }
   all(): AppEntry[] {
     return [...this.entries.values()];
@@ -106,7 +110,7 @@ export class FakeSwarm {
     if (onlyIf === false) return { changed: false, version: s.version, previousReplicas, conflict: true };
     s.replicas = replicas;
     s.version += 1;
-    if (options.labels) s.labels = { ...s.labels, ...options.labels };
+    if (options.labels || options.labelsFor) s.labels = { ...s.labels, ...options.labels, ...options.labelsFor?.({ ...s, replicas: previousReplicas }) };
     return { changed: true, version: s.version, previousReplicas };
   }
 

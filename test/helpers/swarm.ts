@@ -141,6 +141,9 @@ export interface AppOptions {
   /** Placement constraints, e.g. node.labels.sa.node!=n1. */
   constraints?: string[];
   on?: SwarmTarget;
+  /** Task memory reservation / limit (bytes), as a stack file's deploy.resources sets them. */
+  memoryReservation?: number;
+  memoryLimit?: number;
 }
 
 export interface TestApp {
@@ -180,6 +183,9 @@ export async function createApp(opts: AppOptions): Promise<TestApp> {
       RestartPolicy: { Condition: 'any', Delay: 500e6 },
       Networks: [{ Target: on.network }],
       ...(opts.constraints ? { Placement: { Constraints: opts.constraints } } : {}),
+      ...(opts.memoryReservation || opts.memoryLimit
+        ? { Resources: { ...(opts.memoryReservation ? { Reservations: { MemoryBytes: opts.memoryReservation } } : {}), ...(opts.memoryLimit ? { Limits: { MemoryBytes: opts.memoryLimit } } : {}) } }
+        : {}),
     },
     Mode: { Replicated: { Replicas: opts.replicas ?? 0 } },
     ...(opts.publishPort ? { EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: opts.publishPort, PublishMode: 'host' }] } } : {}),

@@ -9,6 +9,7 @@ import t from 'tap';
 import pino from 'pino';
 import { createActivator } from '../../src/activator.js';
 import { loadConfig } from '../../src/config.js';
+import { adminTokenEnv } from '../helpers/admin-tokens.js';
 import { send } from '../helpers/http.js';
 
 // The host cannot (and must not try to) reach overlay task addresses: an app whose task stays
@@ -54,6 +55,7 @@ t.test('Docker API unreachable: 503 with Retry-After, a log line, no crash, no s
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   const config = loadConfig({
+    ...adminTokenEnv(),
     ACTIVATOR_DOCKER_HOST: `tcp://127.0.0.1:${forwarder.port}`,
     ACTIVATOR_HOST: '127.0.0.1',
     ACTIVATOR_PORT: '0',

@@ -8,6 +8,7 @@ import t from 'tap';
 import pino from 'pino';
 import { createActivator } from '../../src/activator.js';
 import { loadConfig } from '../../src/config.js';
+import { adminTokenEnv } from '../helpers/admin-tokens.js';
 import { LABELS } from '../../src/labels.js';
 import { send } from '../helpers/http.js';
 
@@ -19,6 +20,7 @@ import { DOCKER_HOST, createApp, runId, serviceState, waitFor } from '../helpers
 
 async function inProcess(t: { teardown(fn: () => unknown): void }, run: string, env: Record<string, string>) {
   const config = loadConfig({
+    ...adminTokenEnv(),
     ACTIVATOR_DOCKER_HOST: DOCKER_HOST,
     ACTIVATOR_HOST: '127.0.0.1',
     ACTIVATOR_PORT: '0',

@@ -108,6 +108,20 @@ for (const [name, make] of fixtures) {
       t.ok(await b.unlock('ttl', second as string));
     });
 
+    t.test('admin sessions: shared by both replicas, gone when deleted or expired', async (t) => {
+      const { a, b } = fx.pair();
+      const expiresAt = Date.now() + 60_000;
+      await a.putSession('key-1', { role: 'operate', expiresAt });
+      t.same(await b.getSession('key-1'), { role: 'operate', expiresAt }, 'a login on one replica works on the other');
+      t.equal(await b.getSession('key-2'), undefined);
+      await b.deleteSession('key-1');
+      t.equal(await a.getSession('key-1'), undefined, 'a logout on the other replica ends it everywhere');
+      await a.putSession('short', { role: 'read', expiresAt: Date.now() + 150 });
+      t.ok(await a.getSession('short'));
+      await sleep(300);
+      t.equal(await b.getSession('short'), undefined, 'expired');
+    });
+
     t.test('records merge their fields', async (t) => {
       const { a, b } = fx.pair();
       await a.setRecord('rec', { wokenAt: 1000 });

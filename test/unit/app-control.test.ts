@@ -1,6 +1,6 @@
 /** wake / sleep / set-idle / ls logic against a small in-memory SwarmClient. */
 import t from 'tap';
-import { resolveApp, setIdle, sleepApp, wakeApp } from '../../src/deploy/app-control.js';
+import { resolveApp, setIdle, setKeepAwake, sleepApp, wakeApp } from '../../src/deploy/app-control.js';
 import { InvalidInputError } from '../../src/deploy/errors.js';
 import { describeSince, formatAge, listApps, toRow } from '../../src/deploy/list-apps.js';
 import { STACK_NAMESPACE_LABEL, type StackEngine, type StackService } from '../../src/deploy/stack-engine.js';
@@ -37,9 +37,10 @@ class FakeSwarm implements SwarmClient, StackEngine {
     this.scaled.push({ name, replicas, labels: options.labels });
     return { changed: true, version: s.version, previousReplicas: previous };
   }
-  async updateServiceLabels(name: string, add: Record<string, string>): Promise<ServiceInfo> {
+  async updateServiceLabels(name: string, add: Record<string, string>, remove: string[] = []): Promise<ServiceInfo> {
     const s = this.services.find((x) => x.name === name) as ServiceInfo;
     Object.assign(s.labels, add);
+    for (const key of remove) delete s.labels[key];
     s.version++;
     this.labelUpdates.push({ name, add });
     return s;
@@ -148,4 +149,24 @@ t.test('ls rows take last activity and waking from the activator', async (t) => 
   const row = toRow(svc, [], { service: 'a_web', state: 'waking', lastActivity: 1234, idleTimeoutMs: 600_000, open: 2 });
   t.match(row, { state: 'waking', lastActivity: 1234, idleTimeoutMs: 600_000, open: 2, idleTimeout: null });
   t.same([formatAge(5_000), formatAge(12 * 60_000), formatAge(200 * 60_000), formatAge(50 * 3_600_000)], ['5s', '12m', '3h20m', '2d2h']);
+});
+
+t.test('keep-awake: label-only update of every service of the app; off removes it; bad input names the argument', async (t) => {
+  const s = cluster();
+  const now = () => Date.parse('2026-11-30T06:00:00Z'); // a Monday
+  const report = await setKeepAwake({ swarm: s }, 'shop-mr-1', 'Mon-Fri 08:00-18:00', { timezone: 'Europe/Berlin', lead: '5m', now });
+  t.match(report, { keepAwake: 'Mon-Fri 08:00-18:00', timezone: 'Europe/Berlin', lead: '5m', next: { start: '2026-11-30T07:00:00.000Z', end: '2026-11-30T17:00:00.000Z' } });
+  t.same(s.labelUpdates.map((u) => u.name), ['shop-mr-1_web', 'shop-mr-1_worker'], 'the worker too: the group sleeps and wakes together');
+  t.same(s.labelUpdates[0]?.add, { [LABELS.keepAwake]: 'Mon-Fri 08:00-18:00', [LABELS.timezone]: 'Europe/Berlin', [LABELS.keepAwakeLead]: '5m' });
+  t.same(s.scaled, [], 'no scaling');
+  const off = await setKeepAwake({ swarm: s }, 'shop-mr-1', 'off');
+  t.equal(off.keepAwake, null);
+  t.same(off.services.map((x) => x.previous), ['Mon-Fri 08:00-18:00', 'Mon-Fri 08:00-18:00']);
+  const web = await s.inspectService('shop-mr-1_web');
+  t.equal(web?.labels[LABELS.keepAwake], undefined, 'label removed');
+  t.equal(web?.labels[LABELS.timezone], undefined);
+  await t.rejects(setKeepAwake({ swarm: s }, 'shop-mr-1', 'Mon-Fry 08:00-18:00'), { message: /^<windows>: .*"Fry" is not a day/ });
+  await t.rejects(setKeepAwake({ swarm: s }, 'shop-mr-1', '08:00-18:00', { timezone: 'Europe/Nowhere' }), { message: /^--timezone: .*not an IANA time zone/ });
+  await t.rejects(setKeepAwake({ swarm: s }, 'shop-mr-1', '08:00-18:00', { lead: '3d' }), { message: /^--lead: .*longer than 1d/ });
+  await t.rejects(setKeepAwake({ swarm: s }, 'nope', '08:00-18:00'), InvalidInputError);
 });

@@ -157,6 +157,23 @@ t.test('a redeploy keeps awake services awake and keeps their state labels', asy
   t.equal(worker?.labels[LABELS.stateSince], '2026-11-26T10:00:00.000Z', 'unchanged asleep service keeps its since');
 });
 
+t.test('a redeploy keeps what sleeping saved; one that wakes the app folds the sleep in', async (t) => {
+  const c = new FakeCluster();
+  await deploy({ engine: c, cli: c, now: () => new Date('2026-11-26T10:00:00.000Z') }, base);
+  const web = c.services.find((s) => s.name === 'shop-mr-1_web') as StackService;
+  web.labels[LABELS.savingsAsleepSeconds] = '7200';
+  web.labels[LABELS.savingsAsleepDays] = '2026-11-25:7200';
+  web.labels[LABELS.savingsRss] = '41943040';
+  await deploy({ engine: c, cli: c, now: () => new Date('2026-11-26T11:00:00.000Z') }, base);
+  const kept = c.services.find((s) => s.name === 'shop-mr-1_web');
+  t.equal(kept?.labels[LABELS.savingsAsleepSeconds], '7200', 'asleep → asleep: kept, the sleep goes on');
+  t.equal(kept?.labels[LABELS.savingsRss], '41943040');
+  await deploy({ engine: c, cli: c, now: () => new Date('2026-11-26T12:00:00.000Z') }, { ...base, awake: true });
+  const woke = c.services.find((s) => s.name === 'shop-mr-1_web');
+  t.equal(woke?.labels[LABELS.savingsAsleepSeconds], String(7200 + 2 * 3600), 'asleep since the first deploy at 10:00, woken at 12:00');
+  t.equal(woke?.labels[LABELS.savingsAsleepDays], '2026-11-25:7200,2026-11-26:7200');
+});
+
 t.test('--awake deploys with the replicas and waits for running tasks', async (t) => {
   const c = new FakeCluster();
   const report = await deploy({ engine: c, cli: c }, { ...base, awake: true });
@@ -226,4 +243,23 @@ t.test('docker CLI failures surface with their output', async (t) => {
     throw new DeployError('docker stack deploy --compose-file ... failed (exit 1): service web: undefined network "nope"');
   };
   await t.rejects(deploy({ engine: c, cli: c }, base), { message: /undefined network "nope"/ });
+});
+
+t.test('undeploy refuses a stack deploy did not make (it once removed the activator itself)', async (t) => {
+  const c = new FakeCluster();
+  c.services.push({ id: 'a1', name: 'swarm-activator_activator', labels: { [STACK_NAMESPACE_LABEL]: 'swarm-activator', 'traefik.enable': 'true' }, replicas: 2, updateState: undefined, updateMessage: undefined });
+  await t.rejects(undeploy({ engine: c, cli: c }, 'swarm-activator'), { name: 'InvalidInputError', message: /stack swarm-activator was not made by swarm-activator deploy \(service swarm-activator_activator has no swarm-activator\.deploy\.app/ });
+  t.same(c.removed, [], 'docker stack rm never ran');
+  t.equal(c.services.length, 1, 'the activator is still there');
+});
+
+t.test('deploy refuses a stack whose Host another environment owns', async (t) => {
+  const c = new FakeCluster();
+  c.services.push({ id: 'o1', name: 'other-prod_web', labels: { [STACK_NAMESPACE_LABEL]: 'other-prod', [LABELS.enable]: 'true', [LABELS.deployEnv]: 'prod', [LABELS.hosts]: 'shop.mr-1.example.com' }, replicas: 1, updateState: undefined, updateMessage: undefined });
+  await t.rejects(deploy({ engine: c, cli: c }, base), { name: 'InvalidInputError', message: /host shop\.mr-1\.example\.com is already claimed by service other-prod_web \(stack other-prod, environment prod\)/ });
+  t.equal(c.deployed.length, 0, 'nothing deployed');
+  const again = await deploy({ engine: c, cli: c }, { ...base, env: 'mr-2' });
+  t.equal(again.stack, 'shop-mr-2', 'another Host deploys');
+  const redeploy = await deploy({ engine: c, cli: c }, { ...base, env: 'mr-2' });
+  t.equal(redeploy.stack, 'shop-mr-2', 'a redeploy of the same stack keeps its own Host');
 });

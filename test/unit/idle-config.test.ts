@@ -1,8 +1,9 @@
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
+import { adminTokenEnv } from '../helpers/admin-tokens.js';
 
 t.test('idle keys: defaults', async (t) => {
-  const c = loadConfig({});
+  const c = loadConfig(adminTokenEnv());
   t.equal(c.networkActivityBytes, 1024);
   t.equal(c.redisPrefix, 'swarm-activator:');
   t.equal(c.idleCheckIntervalMs, 10_000);
@@ -10,7 +11,7 @@ t.test('idle keys: defaults', async (t) => {
 });
 
 t.test('idle keys: from the environment, errors name the key', async (t) => {
-  const c = loadConfig({ ACTIVATOR_NETWORK_ACTIVITY_BYTES: '4kb', ACTIVATOR_REDIS_PREFIX: 'sa:prod:', ACTIVATOR_IDLE_CHECK_INTERVAL: '500ms' });
+  const c = loadConfig({ ...adminTokenEnv(), ACTIVATOR_NETWORK_ACTIVITY_BYTES: '4kb', ACTIVATOR_REDIS_PREFIX: 'sa:prod:', ACTIVATOR_IDLE_CHECK_INTERVAL: '500ms' });
   t.equal(c.networkActivityBytes, 4096);
   t.equal(c.redisPrefix, 'sa:prod:');
   t.equal(c.idleCheckIntervalMs, 500);

@@ -12,6 +12,7 @@ import { Metrics } from '../../src/metrics.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { ServiceInfo } from '../../src/swarm/swarm.js';
 import type { WakeCoordinator } from '../../src/wake/coordinator.js';
+import { testAuth } from '../helpers/admin-tokens.js';
 import { FakeClock, FakeRegistry, FakeSwarm, entry, silentLog } from '../helpers/idle-fakes.js';
 
 class Registry extends FakeRegistry {
@@ -33,6 +34,8 @@ function coordinatorFake() {
       calls.push(`ensureReady:${e.policy.service}`);
       throw new Error('not in this test');
     },
+    ensureReadyDetail: async (e: { policy: { service: string } }) => fake.ensureReady(e),
+    failureOf: () => undefined,
     wakeNow: async (e: { policy: { service: string } }, _signal: AbortSignal, reason: string) => {
       calls.push(`wakeNow:${e.policy.service}:${reason}`);
     },
@@ -110,14 +113,14 @@ function adminSetup() {
   const traffic = new OwnTraffic();
   const metrics = new Metrics({ defaultMetrics: false });
   const reaper = new IdleReaper({ registry, swarm, coordinator, store: new MemoryStore(clock.now), sources: [new OwnTrafficSource(traffic)], checkIntervalMs: 1000, log: silentLog, metrics, now: clock.now });
-  return { clock, registry, swarm: swarmWithLabels, labelCalls, coordinator, traffic, metrics, reaper };
+  return { clock, registry, swarm: swarmWithLabels, labelCalls, coordinator, traffic, metrics, reaper, auth: testAuth() };
 }
 
 t.test('PUT /api/apps/:service/idle-timeout validates and writes the label', async (t) => {
   const f = adminSetup();
-  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper });
+  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper, auth: f.auth.auth });
   t.teardown(() => app.close());
-  const put = (service: string, body: unknown) => app.inject({ method: 'PUT', url: `/api/apps/${service}/idle-timeout`, payload: body as object });
+  const put = (service: string, body: unknown) => app.inject({ method: 'PUT', url: `/api/apps/${service}/idle-timeout`, payload: body as object, headers: f.auth.headers });
 
   const ok = await put('web', { idleTimeout: '10m' });
   t.equal(ok.statusCode, 200);
@@ -143,31 +146,31 @@ t.test('PUT /api/apps/:service/idle-timeout validates and writes the label', asy
 
 t.test('POST sleep and wake', async (t) => {
   const f = adminSetup();
-  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper });
+  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper, auth: f.auth.auth });
   t.teardown(() => app.close());
 
   const end = f.traffic.begin('web');
-  const busy = await app.inject({ method: 'POST', url: '/api/apps/web/sleep' });
+  const busy = await app.inject({ method: 'POST', url: '/api/apps/web/sleep', headers: f.auth.headers });
   t.equal(busy.statusCode, 409, 'a request is open through the activator');
   t.same(busy.json(), { service: 'web', outcome: 'busy' });
   end();
-  const slept = await app.inject({ method: 'POST', url: '/api/apps/web/sleep' });
+  const slept = await app.inject({ method: 'POST', url: '/api/apps/web/sleep', headers: f.auth.headers });
   t.equal(slept.statusCode, 200);
   t.same(slept.json(), { service: 'web', outcome: 'scaled-down' });
   t.equal(f.swarm.services.get('web')?.replicas, 0);
   t.equal(f.swarm.services.get('web')?.labels[LABELS.stateReason], 'sleep: ops API');
 
-  const woke = await app.inject({ method: 'POST', url: '/api/apps/web/wake' });
+  const woke = await app.inject({ method: 'POST', url: '/api/apps/web/wake', headers: f.auth.headers });
   t.equal(woke.statusCode, 200);
   t.equal(woke.json<{ state: string }>().state, 'awake');
   t.same(f.coordinator.calls.filter((c) => c.startsWith('wakeNow')), ['wakeNow:web:ops API']);
   t.equal(f.reaper.activity.localLatest('web'), f.clock.t, 'an ops wake counts as activity');
-  t.equal((await app.inject({ method: 'POST', url: '/api/apps/nope/wake' })).statusCode, 404);
+  t.equal((await app.inject({ method: 'POST', url: '/api/apps/nope/wake', headers: f.auth.headers })).statusCode, 404);
 });
 
 t.test('/metrics shows the idle scale-down, the state and the seconds since activity', async (t) => {
   const f = adminSetup();
-  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper });
+  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper, auth: f.auth.auth });
   t.teardown(() => app.close());
   f.metrics.setState('web', 'awake');
   await f.reaper.check();

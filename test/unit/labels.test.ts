@@ -78,6 +78,12 @@ t.test('broken labels are reported with the label that caused them', async (t) =
     ['port out of range', { ...seed, [LABELS.port]: '70000' }, /outside 1\.\.65535/, LABELS.port],
     ['bad strategy', { ...seed, [LABELS.strategy]: 'lazy' }, /not one of blocking, waiting-page/, LABELS.strategy],
     ['bad replicas', { ...seed, [LABELS.replicas]: 'two' }, /not a whole number/, LABELS.replicas],
+    // Node's timers fire at once from 2^31 ms (24.8 days): such a timeout would mean "now".
+    ['idle timeout past a timer', { ...seed, [LABELS.idleTimeout]: '25d' }, /longer than 2147483647 ms/, LABELS.idleTimeout],
+    ['wake timeout past a timer', { ...seed, [LABELS.wakeTimeout]: '2147483648ms' }, /longer than 2147483647 ms/, LABELS.wakeTimeout],
+    ['min-awake past a timer', { ...seed, [LABELS.minAwake]: '600h' }, /longer than 2147483647 ms/, LABELS.minAwake],
+    ['replicas over the bound', { ...seed, [LABELS.replicas]: '1000000' }, /outside 1\.\.100/, LABELS.replicas],
+    ['idle replicas over the bound', { ...seed, [LABELS.idleReplicas]: '101' }, /outside 0\.\.100/, LABELS.idleReplicas],
     ['bad probe path', { ...seed, [LABELS.probePath]: 'health' }, /must start with \//, LABELS.probePath],
     ['bad probe status', { ...seed, [LABELS.probeStatus]: '2xx' }, /invalid status/, LABELS.probeStatus],
     ['bad ready rule', { ...seed, [LABELS.ready]: 'soon' }, /not one of probe, healthy/, LABELS.ready],
@@ -111,4 +117,10 @@ t.test('status ranges', async (t) => {
   t.throws(() => parseStatusRanges('399-200'), /invalid status range/);
   t.ok(statusAccepted(404, parseStatusRanges('<500')));
   t.notOk(statusAccepted(503, parseStatusRanges('<500')));
+});
+
+t.test('the longest durations a timer holds are accepted', async (t) => {
+  const r = parsePolicy(svc({ ...seed, [LABELS.idleTimeout]: '24d', [LABELS.wakeTimeout]: '2147483647ms' }), defaults);
+  t.ok(r.ok);
+  if (r.ok) t.equal(r.policy.idleTimeoutMs, 24 * 86_400_000);
 });

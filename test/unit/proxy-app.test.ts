@@ -347,8 +347,8 @@ t.test('an app that drops the connection before answering: 502 SA_UPSTREAM_ERROR
   const res = await send(`${url}/drop`, { headers: { host: 'web.test' } });
   t.equal(res.status, 502);
   t.equal(res.header('x-activator-error'), 'SA_UPSTREAM_ERROR');
-  t.match(res.json<{ message: string }>().message, /^app web: did not answer: /);
-  t.notMatch(res.text(), /127\.0\.0\.1/, 'the task address is not shown to the client');
+  t.equal(res.json<{ message: string }>().message, 'app web: did not answer', 'a generic message: the socket error (with the task address, e.g. connect ECONNREFUSED 10.0.1.5:80 on a retried connection) stays in the log');
+  t.notMatch(res.text(), /127\.0\.0\.1|socket|closed|ECONN/, 'the task address and the socket error are not shown to the client');
   t.equal((await send(`${url}/ok`, { headers: { host: 'web.test' } })).text(), 'fine', 'next request served');
 });
 

@@ -1,5 +1,6 @@
 // The Traefik source against a real HTTP server on port 0 that serves Traefik's documented
-// exposition format (Traefik itself cannot run on this machine).
+// exposition format: the parsing and edge cases, in unit-test time. The real Traefik's metrics are
+// read end to end in test/e2e/traefik.test.ts.
 import { createServer, type Server } from 'node:http';
 import t from 'tap';
 import { TraefikMetricsSource, traefikSeriesKeys } from '../../src/idle/sources/traefik-metrics.js';

@@ -77,3 +77,22 @@ t.test('at debug, every unknown-host request is logged with its host and URL', a
     { level: 20, host: 'scanner.example.com', url: '/.env', status: 404 },
   ]);
 });
+
+t.test('unknown-Host upgrade (WebSocket) requests share the limiter: one info line for many', async (t) => {
+  const { app, lines } = await setup(t, 'info');
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const { connect } = await import('node:net');
+  for (let i = 0; i < 30; i++) {
+    await new Promise<void>((resolve) => {
+      const sock = connect(port, '127.0.0.1', () => sock.write('GET /ws HTTP/1.1\r\nHost: scanner.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+      sock.on('data', () => sock.destroy());
+      sock.on('close', () => resolve());
+      sock.on('error', () => resolve());
+    });
+  }
+  // A plain request for the same Host right after: the same window, so no second line either.
+  await app.inject({ method: 'GET', url: '/', headers: { host: 'scanner.example' } });
+  t.equal(lines.filter((l) => l.code === 'SA_UNKNOWN_HOST').length, 1, 'one info line for 31 requests (30 upgrades and a plain one)');
+});

@@ -77,7 +77,7 @@ t.test('a task failure after the scale-up: AppFailedError naming it, group scale
   const { registry, coordinator } = await setup(t, swarm);
   const entry = registry.byService('web');
   if (!entry) throw new Error('not discovered');
-  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_APP_FAILED', message: /non-zero exit \(3\)/ });
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_APP_FAILED', detail: /non-zero exit \(3\)/, message: /^app web failed to start \(/ });
   t.ok(swarm.calls.includes('scale worker 1'), 'the worker of the group was woken too');
   t.equal(swarm.services.get('web')?.replicas, 0, 'web scaled back');
   t.equal(swarm.services.get('worker')?.replicas, 0, 'worker scaled back');
@@ -106,11 +106,28 @@ t.test('never ready: WakeTimeoutError after the wake timeout, scaled back, then 
   const entry = registry.byService('web');
   if (!entry) throw new Error('not discovered');
   const started = Date.now();
-  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_WAKE_TIMEOUT', message: /within 300 ms.*probe: ECONNREFUSED/ });
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_WAKE_TIMEOUT', message: /within 300 ms$/, detail: /probe: ECONNREFUSED/ });
   t.ok(Date.now() - started >= 290, 'waited the whole timeout');
   t.equal(swarm.services.get('web')?.replicas, 0, 'scaled back to 0');
   await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_WAKE_TIMEOUT' });
   t.equal(swarm.calls.filter((c) => c === 'scale web 1').length, 2, 'a later request starts a new wake');
+});
+
+t.test('a failed wake scales back only what it scaled up: an app someone else woke keeps its replicas', async (t) => {
+  const swarm = new MemorySwarm();
+  // "web" was scaled up by an operator (1 running task) but its probe fails; its worker sleeps.
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: '1', [LABELS.wakeTimeout]: '200ms', [LABELS.group]: 'g' }, 1);
+  swarm.add('worker', { [LABELS.group]: 'g' }, 0);
+  swarm.tasks.set('id-web', [{ id: 'task-web-ops', serviceId: 'id-web', nodeId: 'n1', state: 'running', desiredState: 'running', error: undefined, message: '', exitCode: undefined, containerId: 'c0', createdAt: new Date().toISOString(), addresses: [{ networkId: 'net', networkName: 'net', ip: '127.0.0.1' }] }]);
+  swarm.behaviour.set('worker', { startMs: 10_000 });
+  const { registry, coordinator } = await setup(t, swarm);
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  await t.rejects(coordinator.ensureReady(entry, new AbortController().signal), { code: 'SA_WAKE_TIMEOUT' });
+  t.equal(swarm.services.get('web')?.replicas, 1, 'the running app keeps its replica');
+  t.equal(swarm.calls.filter((c) => c === 'scale web 0').length, 0, 'no scale-down of web');
+  t.equal(swarm.services.get('worker')?.replicas, 0, 'the worker this wake scaled up went back');
+  t.equal(swarm.calls.filter((c) => c === 'scale worker 1').length, 1, 'the worker was scaled up once');
 });
 
 t.test('a scale-down from another replica that lands under a wake is undone', async (t) => {
@@ -141,10 +158,11 @@ t.test('after a failed wake, requests get that failure at once (no Docker call) 
   const calls = swarm.calls.length;
   const held = await coordinator.ensureReady(entry, new AbortController().signal).then(
     () => undefined,
-    (err: unknown) => err as { code: string; message: string; retryAfterSeconds: number; name: string },
+    (err: unknown) => err as { code: string; message: string; detail?: string; retryAfterSeconds: number; name: string },
   );
   t.equal(held?.code, 'SA_APP_FAILED', 'the same failure');
-  t.match(held?.message, /non-zero exit \(3\) \(0 s ago; the next wake is tried in 1 s\)$/, 'says when the next wake is tried');
+  t.match(held?.message, /failed to start .*\(0 s ago; the next wake is tried in 1 s\)$/, 'says when the next wake is tried');
+  t.match(held?.detail, /non-zero exit \(3\)/, 'the log keeps the task error');
   t.equal(held?.retryAfterSeconds, 1, 'Retry-After: the time left, rounded up');
   t.equal(swarm.calls.length, calls, 'no Docker call while backing off');
   t.equal(coordinator.failureOf('web')?.streak, 1);

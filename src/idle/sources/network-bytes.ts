@@ -35,10 +35,17 @@ export class NetworkBytesSource extends PollingSource {
   private previous = new Map<string, Map<string, number>>();
   private lastErrorLog = 0;
   private readonly now: () => number;
+  /** app → the largest RSS of one of its containers seen while awake (this awake stretch). */
+  private readonly peakRss = new Map<string, number>();
 
   constructor(private readonly options: NetworkBytesSourceOptions) {
     super(options.intervalMs);
     this.now = options.now ?? Date.now;
+  }
+
+  /** Peak RSS of one task of the app since it was last seen asleep; undefined when never measured. */
+  rssOf(app: string): number | undefined {
+    return this.peakRss.get(app);
   }
 
   /** One round over the awake apps; returns the apps it reported as active. */
@@ -47,6 +54,8 @@ export class NetworkBytesSource extends PollingSource {
     const next = new Map<string, Map<string, number>>();
     const active: string[] = [];
     const awake = registry.all().filter((e) => (e.replicas ?? 1) > 0);
+    const awakeNames = new Set(awake.map((e) => e.policy.service));
+    for (const app of this.peakRss.keys()) if (!awakeNames.has(app)) this.peakRss.delete(app);
     const queue = new PQueue({ concurrency: this.options.concurrency ?? DEFAULT_NETWORK_POLL_CONCURRENCY });
     await Promise.all(
       awake.map((entry) => queue.add(async () => {
@@ -61,6 +70,7 @@ export class NetworkBytesSource extends PollingSource {
             containers.map(async (id) => {
               const bytes = await swarm.containerNetworkBytes(id);
               if (!bytes) return; // not on an engine we reach, or gone
+              if (bytes.rssBytes !== undefined && bytes.rssBytes > (this.peakRss.get(service) ?? 0)) this.peakRss.set(service, bytes.rssBytes);
               const total = bytes.rx + bytes.tx;
               now.set(id, total);
               const last = before.get(id);

@@ -26,6 +26,7 @@ import type { AppRegistry } from '../../discovery/app-registry.js';
 import { normaliseName } from '../../traefik-rule.js';
 import { PollingSource } from './polling-source.js';
 import { parsePrometheusText } from '../prometheus-text.js';
+import { redactUrl } from '../../redact.js';
 
 export const TRAEFIK_REQUESTS_METRIC = 'traefik_service_requests_total';
 const METRIC_NAMES = new Set([TRAEFIK_REQUESTS_METRIC]);
@@ -82,7 +83,7 @@ export class TraefikMetricsSource extends PollingSource {
     const errors = scrapes.filter((s) => s.sums instanceof Error);
     if (errors.length > 0) this.failed(errors[0]?.sums, errors.map((e) => e.target.key));
     else if (this.failing) {
-      log.info({ url: this.options.url }, 'traefik metrics scrape recovered');
+      log.info({ url: redactUrl(this.options.url) }, 'traefik metrics scrape recovered');
       this.failing = false;
     }
 
@@ -127,7 +128,7 @@ export class TraefikMetricsSource extends PollingSource {
       headers: { accept: 'text/plain;version=0.0.4' },
       signal: AbortSignal.timeout(this.options.timeoutMs ?? Math.min(this.options.intervalMs, 10_000)),
     });
-    if (!res.ok) throw new Error(`HTTP ${res.status} from ${target.url}`);
+    if (!res.ok) throw new Error(`HTTP ${res.status} from ${redactUrl(target.url)}`);
     const text = await res.text();
     const sums = new Map<string, number>();
     for (const sample of parsePrometheusText(text, METRIC_NAMES)) {
@@ -139,7 +140,7 @@ export class TraefikMetricsSource extends PollingSource {
   }
 
   private failed(err: unknown, targets?: string[]): void {
-    if (!this.failing) this.options.log.warn({ err, url: this.options.url, targets }, 'traefik metrics scrape failed');
+    if (!this.failing) this.options.log.warn({ err, url: redactUrl(this.options.url), targets: targets?.map(redactUrl) }, 'traefik metrics scrape failed');
     this.failing = true;
   }
 }

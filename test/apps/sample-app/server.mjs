@@ -1,13 +1,15 @@
 // Sample upstream app for tests and the demo (plain ESM, runs on node 20 in local/node-base:20).
 //
-// Env: PORT (default 80), STARTUP_DELAY_MS (default 0: wait this long before listen()).
+// Env: PORT (default 80), STARTUP_DELAY_MS (default 0: wait this long before listen()),
+//      LOG_REQUESTS=1 (one "request METHOD URL" line per request head received).
 //
 //   GET /health        -> 200 "ok"
 //   ANY /status/<code> -> that status code
 //   GET /sse           -> text/event-stream, "data: tick\n\n" every 500 ms until the client goes away
 //   WebSocket upgrade on any path -> echoes every message back unchanged (sends nothing on connect)
 //   anything else      -> 200 JSON echo:
-//       { method, path, url, query, headers, body, bodyBytes, hostname, pid, startedAt }
+//       { method, path, url, query, headers, body, bodyBytes, hostname, pid, startedAt, remoteAddress }
+//       (remoteAddress: who connected, e.g. Traefik's task or the activator's; IPv4 unmapped)
 //
 // SIGTERM/SIGINT: stop listening, drop open connections, exit 0 right away.
 import http from 'node:http';
@@ -39,7 +41,10 @@ function send(res, status, body, type = 'text/plain; charset=utf-8') {
   res.end(buf);
 }
 
+const LOG_REQUESTS = process.env.LOG_REQUESTS === '1';
+
 const server = http.createServer((req, res) => {
+  if (LOG_REQUESTS) log(`request ${req.method} ${req.url}`);
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname;
 
@@ -95,6 +100,7 @@ const server = http.createServer((req, res) => {
       hostname,
       pid: process.pid,
       startedAt,
+      remoteAddress: req.socket.remoteAddress?.replace(/^::ffff:/, ''),
     };
     send(res, 200, JSON.stringify(echo), 'application/json; charset=utf-8');
   });
