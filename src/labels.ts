@@ -22,6 +22,7 @@ export const LABELS = {
   minAwake: `${LABEL_PREFIX}.min-awake`,
   probePath: `${LABEL_PREFIX}.probe.path`,
   probeStatus: `${LABEL_PREFIX}.probe.status`,
+  ready: `${LABEL_PREFIX}.ready`,
   traefikService: `${LABEL_PREFIX}.traefik-service`,
   /** File name of the waiting page's template in ACTIVATOR_WAITING_PAGE_DIR. */
   waitingPageTemplate: `${LABEL_PREFIX}.waiting-page.template`,
@@ -56,6 +57,10 @@ export const TRAEFIK = {
 } as const;
 
 export const STRATEGIES = ['blocking', 'waiting-page'] as const;
+/** When a woken task may serve: `probe` once its container runs and the probe answers (even while
+ * Swarm still says `starting` for a pending HEALTHCHECK); `healthy` only once Swarm says `running`. */
+export const READY_RULES = ['probe', 'healthy'] as const;
+export type ReadyRule = (typeof READY_RULES)[number];
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** Defaults a service's labels fall back on; they come from the validated Config. */
@@ -93,6 +98,7 @@ export interface AppPolicy {
   idleReplicas: number;
   minAwakeMs: number;
   probe: { path: string; statuses: StatusRange[] };
+  readyWhen: ReadyRule;
   /** Traefik service names (without @swarm) whose metrics count as this app's activity. */
   traefikServices: string[];
   /** False for group members that serve no HTTP (a worker): woken with the group, never routed to. */
@@ -226,6 +232,11 @@ export function parsePolicy(
     if (!v.startsWith('/')) throw new Error(`"${v}" must start with /`);
     return v;
   });
+  const readyWhen = field<ReadyRule>(LABELS.ready, 'probe', (v) => {
+    const r = v.trim().toLowerCase();
+    if (!(READY_RULES as readonly string[]).includes(r)) throw new Error(`"${v}" is not one of ${READY_RULES.join(', ')}`);
+    return r as ReadyRule;
+  });
   const traefikServiceLabel = labels[LABELS.traefikService];
   const keepAwake = parseKeepAwake(labels, defaults.timezone ?? 'UTC', errors);
   const policy: AppPolicy = {
@@ -242,6 +253,7 @@ export function parsePolicy(
     idleReplicas: field(LABELS.idleReplicas, 0, (v) => parseIntLabel(v, 0, 100)),
     minAwakeMs: field(LABELS.minAwake, defaults.minAwakeMs, boundedDuration),
     probe: { path: probePath, statuses: field(LABELS.probeStatus, [{ from: 100, to: 499 }], parseStatusRanges) },
+    readyWhen,
     traefikServices: traefikServiceLabel
       ? traefikServiceLabel.split(',').map((s) => s.trim()).filter(Boolean)
       : traefikServiceNames.length > 0

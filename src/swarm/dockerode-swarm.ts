@@ -58,6 +58,7 @@ interface RawTask {
     State?: string;
     Message?: string;
     Err?: string;
+    Timestamp?: string;
     ContainerStatus?: { ContainerID?: string; ExitCode?: number };
   };
   NetworksAttachments?: Array<{ Network?: { ID?: string; Spec?: { Name?: string } }; Addresses?: string[] }>;
@@ -92,6 +93,7 @@ function toTaskInfo(raw: RawTask): TaskInfo {
     message: raw.Status?.Message ?? '',
     exitCode: raw.Status?.ContainerStatus?.ExitCode,
     containerId: raw.Status?.ContainerStatus?.ContainerID || undefined,
+    stateSince: raw.Status?.Timestamp || undefined,
     createdAt: raw.CreatedAt ?? '',
     addresses: (raw.NetworksAttachments ?? []).flatMap((att) =>
       (att.Addresses ?? []).map((cidr) => ({

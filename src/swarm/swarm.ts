@@ -60,6 +60,8 @@ export interface TaskInfo {
   message: string;
   exitCode: number | undefined;
   containerId: string | undefined;
+  /** When the task entered its current state (Swarm's Status.Timestamp, ISO 8601). */
+  stateSince?: string;
   createdAt: string;
   addresses: TaskAddress[];
 }

@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics.js';
 import { LABELS } from '../labels.js';
 import { foldAsleep } from '../savings/savings.js';
 import type { SwarmClient, TaskInfo } from '../swarm/swarm.js';
-import type { Endpoint, ReadinessProbe } from './readiness.js';
+import { taskMayServe, type Endpoint, type ReadinessProbe } from './readiness.js';
 import type { WakeHistory } from './wake-history.js';
 
 /** How long a wake waits for Swarm to schedule a task before it re-checks its scale-up. */
@@ -130,7 +130,7 @@ export class WakeCoordinator {
       check.tasks.catch(() => this.taskChecks.delete(service));
     }
     const task = (await check.tasks).find((t) => t.id === endpoint.taskId);
-    const lost = !task || task.desiredState !== 'running' || task.state !== 'running';
+    const lost = !task || !taskMayServe(task, entry.policy.readyWhen);
     if (lost) this.invalidate(service, endpoint);
     return lost;
   }

@@ -1,9 +1,11 @@
 /**
- * Ready means both: a task of the service is `running` (Swarm holds it in `starting` until its
- * HEALTHCHECK passes) AND the app answers an HTTP probe at the task's address.
+ * Ready means both: a task of the service may serve (see taskMayServe) AND the app answers an HTTP
+ * probe at the task's address. The probe is the proof that the app serves; Swarm's health state
+ * is only waited for when the app asks for it (`swarm-activator.ready=healthy`), because Swarm holds
+ * a task in `starting` until its first HEALTHCHECK passes, often 30 s after the app already serves.
  */
 import { Agent, request } from 'undici';
-import { statusAccepted, type AppPolicy } from '../labels.js';
+import { statusAccepted, type AppPolicy, type ReadyRule } from '../labels.js';
 import { TERMINAL_FAILURES, type SwarmClient, type TaskInfo } from '../swarm/swarm.js';
 
 export interface Endpoint {
@@ -34,6 +36,27 @@ export function taskAddress(task: TaskInfo, network: string | undefined): string
   return addresses[0]?.ip;
 }
 
+/**
+ * How long a task must have been `starting` before it is probed. Swarm says `starting` both while
+ * the container starts and while a HEALTHCHECK is pending, and its task status carries no process
+ * id then (Engine 20.10 reports PID 0). A probe to an address with nobody behind it yet leaves a
+ * stale neighbour entry that fails the next probes for about a second, so a task is only probed
+ * once its container is surely up; a task without a HEALTHCHECK is `running` well before this.
+ */
+export const STARTING_SETTLE_MS = 1000;
+
+/**
+ * A task that may take requests: desired running, and `running`, or (unless the app waits for
+ * Swarm's health) `starting` for at least STARTING_SETTLE_MS with a container.
+ */
+export function taskMayServe(task: TaskInfo, readyWhen: ReadyRule, now = Date.now()): boolean {
+  if (task.desiredState !== 'running') return false;
+  if (task.state === 'running') return true;
+  if (readyWhen !== 'probe' || task.state !== 'starting' || !task.containerId || !task.stateSince) return false;
+  const since = Date.parse(task.stateSince);
+  return Number.isFinite(since) && now - since >= STARTING_SETTLE_MS;
+}
+
 export class ReadinessProbe {
   private readonly agent: Agent;
 
@@ -48,7 +71,8 @@ export class ReadinessProbe {
 
   async check(policy: AppPolicy, knownTaskIds: ReadonlySet<string>): Promise<ReadinessResult> {
     const tasks = await this.swarm.listTasks(policy.serviceId);
-    const running = tasks.filter((t) => t.state === 'running' && t.desiredState === 'running');
+    // Workers have no probe: for them only Swarm's `running` says anything.
+    const running = tasks.filter((t) => taskMayServe(t, policy.http ? policy.readyWhen : 'healthy'));
     const scheduled = tasks.filter((t) => t.desiredState === 'running').length;
     const newFailure = tasks
       .filter((t) => TERMINAL_FAILURES.has(t.state) && !knownTaskIds.has(t.id))

@@ -107,7 +107,7 @@ t.test('200 concurrent requests to a sleeping app: one scale-up, 200 answers', a
 });
 
 t.test('never-healthy: 504 for every held request, and the service is back at 0', async (t) => {
-  const app = await createApp({ name: `${run}-never`, run, image: 'sa/never-healthy:dev', labels: { [LABELS.wakeTimeout]: '4s' } });
+  const app = await createApp({ name: `${run}-never`, run, image: 'sa/never-healthy:dev', labels: { [LABELS.wakeTimeout]: '4s', [LABELS.ready]: 'healthy' } });
   t.teardown(app.remove);
   await activator.waitForApp(app.name);
   const started = Date.now();

@@ -19,6 +19,7 @@ export function entry(service: string, over: Omit<Partial<AppPolicy>, 'replicas'
       replicas: targetReplicas ?? 1,
       group: service,
       strategy: 'blocking',
+      readyWhen: 'probe',
       wakeTimeoutMs: 30_000,
       idleTimeoutMs: 30_000,
       idleReplicas: 0,

@@ -13,7 +13,8 @@ import { adminTokenEnv } from '../helpers/admin-tokens.js';
 import { send } from '../helpers/http.js';
 
 // The host cannot (and must not try to) reach overlay task addresses: an app whose task stays
-// `starting` is never probed, so an in-process activator never sends traffic to a task IP.
+// `starting` and that waits for Swarm's health (ready=healthy) is never probed, so an in-process
+// activator never sends traffic to a task IP.
 const NO_PROBE_IMAGE = 'sa/never-healthy:dev';
 import { DOCKER_HOST, createApp, recordServiceEvents, runId, serviceState, waitFor } from '../helpers/swarm.js';
 
@@ -64,7 +65,7 @@ t.test('Docker API unreachable: 503 with Retry-After, a log line, no crash, no s
     ACTIVATOR_IDLE_CHECK_INTERVAL: '1h',
   });
   const activator = await createActivator(config, log, { defaultMetrics: false });
-  const app = await createApp({ name: `${run}-app`, run, image: NO_PROBE_IMAGE, labels: { 'swarm-activator.wake-timeout': '2s' } });
+  const app = await createApp({ name: `${run}-app`, run, image: NO_PROBE_IMAGE, labels: { 'swarm-activator.wake-timeout': '2s', 'swarm-activator.ready': 'healthy' } });
   t.teardown(async () => {
     await activator.close();
     await forwarder.cut();

@@ -13,7 +13,8 @@ import { LABELS } from '../../src/labels.js';
 import { send } from '../helpers/http.js';
 
 // The host cannot (and must not try to) reach overlay task addresses: an app whose task stays
-// `starting` is never probed, so an in-process activator never sends traffic to a task IP.
+// `starting` and that waits for Swarm's health (ready=healthy) is never probed, so an in-process
+// activator never sends traffic to a task IP.
 const NO_PROBE_IMAGE = 'sa/never-healthy:dev';
 import { DOCKER_HOST, createApp, runId, serviceState, waitFor } from '../helpers/swarm.js';
 
@@ -39,7 +40,7 @@ async function inProcess(t: { teardown(fn: () => unknown): void }, run: string, 
 t.test('held requests over the per-app bound get 503 with Retry-After at once', async (t) => {
   const run = runId('hold');
   const { activator, url } = await inProcess(t, run, { ACTIVATOR_MAX_HELD_PER_APP: '3', ACTIVATOR_RETRY_AFTER: '9' });
-  const app = await createApp({ name: `${run}-app`, run, image: NO_PROBE_IMAGE, labels: { [LABELS.wakeTimeout]: '3s' } });
+  const app = await createApp({ name: `${run}-app`, run, image: NO_PROBE_IMAGE, labels: { [LABELS.wakeTimeout]: '3s', [LABELS.ready]: 'healthy' } });
   t.teardown(app.remove);
   await waitFor('discovery', async () => activator.registry.byHost(app.host) !== undefined, 10_000, 20);
 
@@ -59,7 +60,7 @@ t.test('held requests over the per-app bound get 503 with Retry-After at once', 
 t.test('waiting-page strategy: browsers get a page at once, API clients block', async (t) => {
   const run = runId('page');
   const { activator, url } = await inProcess(t, run, {});
-  const app = await createApp({ name: `${run}-app`, run, image: NO_PROBE_IMAGE, labels: { [LABELS.strategy]: 'waiting-page', [LABELS.wakeTimeout]: '2s' } });
+  const app = await createApp({ name: `${run}-app`, run, image: NO_PROBE_IMAGE, labels: { [LABELS.strategy]: 'waiting-page', [LABELS.wakeTimeout]: '2s', [LABELS.ready]: 'healthy' } });
   t.teardown(app.remove);
   await waitFor('discovery', async () => activator.registry.byHost(app.host) !== undefined, 10_000, 20);
 

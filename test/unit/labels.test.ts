@@ -47,6 +47,7 @@ t.test('activator labels override Traefik-derived values', async (t) => {
       [LABELS.wakeTimeout]: '90s',
       [LABELS.probePath]: '/health',
       [LABELS.probeStatus]: '200-299',
+      [LABELS.ready]: 'Healthy',
       'traefik.swarm.network': 'app-net',
     }),
     defaults,
@@ -62,6 +63,9 @@ t.test('activator labels override Traefik-derived values', async (t) => {
   t.equal(r.policy.wakeTimeoutMs, 90_000);
   t.equal(r.policy.network, 'app-net', 'traefik.swarm.network wins over the default');
   t.same(r.policy.probe, { path: '/health', statuses: [{ from: 200, to: 299 }] });
+  t.equal(r.policy.readyWhen, 'healthy', 'ready=healthy keeps Swarm health as the rule');
+  const plain = parsePolicy(svc(seed), defaults);
+  t.equal(plain.ok && plain.policy.readyWhen, 'probe', 'by default the probe decides');
 });
 
 t.test('broken labels are reported with the label that caused them', async (t) => {
@@ -82,6 +86,7 @@ t.test('broken labels are reported with the label that caused them', async (t) =
     ['idle replicas over the bound', { ...seed, [LABELS.idleReplicas]: '101' }, /outside 0\.\.100/, LABELS.idleReplicas],
     ['bad probe path', { ...seed, [LABELS.probePath]: 'health' }, /must start with \//, LABELS.probePath],
     ['bad probe status', { ...seed, [LABELS.probeStatus]: '2xx' }, /invalid status/, LABELS.probeStatus],
+    ['bad ready rule', { ...seed, [LABELS.ready]: 'soon' }, /not one of probe, healthy/, LABELS.ready],
     [
       'two Traefik ports',
       { ...seed, 'traefik.http.services.other.loadbalancer.server.port': '8080' },
