@@ -74,7 +74,7 @@ t.test('Docker unreachable for 30 s under load: clear 503s, then full recovery; 
   t.ok(load.sent >= Math.min(40, (OUTAGE_MS / 250) * 2 * 0.8), `under load: ${load.sent} requests`);
   t.equal(woken.status, 200, 'full recovery: the sleeping app wakes');
   t.equal((await serviceState(asleep.name)).replicas, 1);
-  const apps = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as Array<{ service: string; state: string }>;
+  const apps = (await (await activator.adminFetch('/api/apps')).json()) as Array<{ service: string; state: string }>;
   t.notOk(apps.some((a) => a.state === 'waking'), 'no app stuck waking');
   t.equal((await activator.metric('activator_held_requests')) ?? 0, 0, 'nothing left held');
   t.equal((await send(`${activator.url}/`, { headers: { host: up.host } })).status, 200, 'the awake app still answers');

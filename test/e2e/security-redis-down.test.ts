@@ -77,6 +77,6 @@ t.test('Redis unreachable for 30 s under load: every request answered, no blind 
   t.ok(sleptAfterMs < 20_000, `full recovery: the idle app slept ${sleptAfterMs} ms after Redis was back`);
   const warned = (await activator.logLines()).filter((l) => /store unavailable/.test(String(l.msg)));
   t.ok(warned.length >= 1 && warned.length <= 10, `the outage is logged, bounded: ${warned.length} line(s)`);
-  const apps = (await (await fetch(`${activator.adminUrl}/api/apps`)).json()) as Array<{ service: string; state: string }>;
+  const apps = (await (await activator.adminFetch('/api/apps')).json()) as Array<{ service: string; state: string }>;
   t.notOk(apps.some((a) => a.state === 'waking'), 'no app stuck waking');
 });

@@ -76,7 +76,7 @@ t.test('(a) TLS on the first HTTPS visit to an app deployed asleep', async (t) =
   t.match(valid.issuer, /Pebble Intermediate/, "once awake, the le resolver's certificate from Pebble");
 
   // Asleep again, its router gone: stack/traefik.yml counts on Traefik still serving the stored certificate.
-  t.equal((await fetch(`${rig.activator.adminUrl}/api/apps/${name}/sleep`, { method: 'POST' })).status, 200, 'put back to sleep');
+  t.equal((await rig.activator.adminFetch(`/api/apps/${name}/sleep`, { method: 'POST' })).status, 200, 'put back to sleep');
   // (a probe that meets the old router dials the gone task, and Traefik waits 30 s for that, see (c):
   // give up on it after 2 s and probe again)
   await untilRouted('the catch-all answering for it again', () => rig.edge.request(host, '/', { insecure: true, headers: { 'user-agent': MONITOR_UA }, timeoutMs: 2000 }), (r) => r.header('x-activator-state') === 'asleep', 60_000);
@@ -156,7 +156,7 @@ t.test('(c) one request every 50 ms through Traefik for 20 s around a scale-down
   })();
   // The reaper's scale-down, at a known moment (the ops API runs the idle path with force).
   await sleep(5000);
-  const sleepRes = await fetch(`${rig.activator.adminUrl}/api/apps/${name}/sleep`, { method: 'POST' });
+  const sleepRes = await rig.activator.adminFetch(`/api/apps/${name}/sleep`, { method: 'POST' });
   const downAt = Date.now() - started;
   t.equal(sleepRes.status, 200, 'scaled down by the activator');
   await client;
@@ -191,7 +191,7 @@ t.test('(d) a silent WebSocket through Traefik for 3 idle timeouts', async (t) =
   ws.on('close', () => (closedAt ||= Date.now()));
   ws.on('error', () => undefined);
   t.teardown(() => ws.terminate());
-  const put = await fetch(`${rig.activator.adminUrl}/api/apps/${name}/idle-timeout`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idleTimeout: `${IDLE_MS}ms` }) });
+  const put = await rig.activator.adminFetch(`/api/apps/${name}/idle-timeout`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ idleTimeout: `${IDLE_MS}ms` }) });
   t.equal(put.status, 200, `idle timeout now ${IDLE_MS} ms`);
   let downAt = 0;
   while (Date.now() - openedAt < 3 * IDLE_MS) {
