@@ -63,8 +63,11 @@ t.test("node loss: a request routed to a task on a lost node is held and served 
   t.equal(res.json<{ path: string }>().path, '/after');
   t.comment(`node ${lost.index} cut off; the held request was answered after ${servedMs} ms`);
 
-  const tasks = await runningTasks(app.name, n1);
-  const serving = tasks.map((x) => nodeOf(x.nodeId)?.index).filter((i) => i !== lost.index);
+  // The replacement may have answered while Swarm still says `starting`: wait for it to run.
+  const serving = await waitFor('a task running on another node', async () => {
+    const onOthers = (await runningTasks(app.name, n1)).map((x) => nodeOf(x.nodeId)?.index).filter((i) => i !== undefined && i !== lost.index);
+    return onOthers.length > 0 ? onOthers : undefined;
+  }, 30_000, 100).catch(() => []);
   t.ok(serving.length >= 1, `a task runs on node ${serving.join(', ')} now`);
   const next = await send(`${activator.url}/next`, { headers: { host: app.host } });
   t.equal(next.status, 200, 'and the next request is served');
