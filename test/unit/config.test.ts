@@ -79,7 +79,7 @@ t.test('credentials in a bad URL are not repeated in the error', async (t) => {
 });
 
 t.test('trusted proxies: CIDRs, addresses, local-networks (the default) or none', async (t) => {
-  t.same(loadConfig({}).trustedProxies, ['local-networks']);
-  t.same(loadConfig({ ACTIVATOR_TRUSTED_PROXIES: '10.0.1.0/24, 10.0.2.7,fd00::/8' }).trustedProxies, ['10.0.1.0/24', '10.0.2.7', 'fd00::/8']);
-  t.same(loadConfig({ ACTIVATOR_TRUSTED_PROXIES: 'none' }).trustedProxies, []);
+  t.same(loadConfig(adminTokenEnv()).trustedProxies, ['local-networks']);
+  t.same(loadConfig({ ...adminTokenEnv(), ACTIVATOR_TRUSTED_PROXIES: '10.0.1.0/24, 10.0.2.7,fd00::/8' }).trustedProxies, ['10.0.1.0/24', '10.0.2.7', 'fd00::/8']);
+  t.same(loadConfig({ ...adminTokenEnv(), ACTIVATOR_TRUSTED_PROXIES: 'none' }).trustedProxies, []);
 });
