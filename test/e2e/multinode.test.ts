@@ -7,7 +7,7 @@ import t from 'tap';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
 import { send } from '../helpers/http.js';
 import { multinodeSwarm, type SwarmNode } from '../helpers/multinode.js';
-import { createApp, runId, runningTasks, serviceState, waitFor } from '../helpers/swarm.js';
+import { createApp, runId, runningTasks, serviceState, waitFor, waitRunningTasks } from '../helpers/swarm.js';
 
 const nodes = multinodeSwarm();
 if (nodes instanceof Error) throw nodes;
@@ -38,8 +38,7 @@ t.test('the activator on node 1 wakes an app placed on another node and proxies 
   const res = await send(`${activator.url}/hello?x=1`, { headers: { host: app.host } });
   t.equal(res.status, 200);
   t.equal(res.json<{ path: string }>().path, '/hello');
-  // It may have answered while Swarm still says `starting` (HEALTHCHECK pending): wait for running.
-  const [task] = await waitFor('the task running', async () => { const tasks = await runningTasks(app.name, n1); return tasks.length > 0 ? tasks : undefined; }, 30_000, 100);
+  const [task] = await waitRunningTasks(app.name, n1);
   const node = nodeOf(task?.nodeId);
   t.ok(node && node.index !== 1, `the task runs on node ${node?.index}, not the activator's`);
   t.equal((await serviceState(app.name, n1)).replicas, 1);
@@ -50,7 +49,7 @@ t.test("node loss: a request routed to a task on a lost node is held and served 
   t.teardown(app.remove);
   await activator.waitForApp(app.name);
   t.equal((await send(`${activator.url}/before`, { headers: { host: app.host } })).status, 200, 'awake, and the activator knows its task');
-  const [before] = await waitFor('the task running', async () => { const tasks = await runningTasks(app.name, n1); return tasks.length > 0 ? tasks : undefined; }, 30_000, 100);
+  const [before] = await waitRunningTasks(app.name, n1);
   const lost = nodeOf(before?.nodeId);
   if (!lost || lost.index === 1) throw new Error(`app task on unexpected node ${before?.nodeId}`);
 

@@ -8,7 +8,7 @@
 import t from 'tap';
 import { multinodeSwarm, type SwarmNode } from '../helpers/multinode.js';
 import { seedLabels, startRig, type EdgeRig } from '../helpers/traefik.js';
-import { createApp, runId, runningTasks, waitFor } from '../helpers/swarm.js';
+import { createApp, runId, runningTasks, waitFor, waitRunningTasks } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 const nodes = multinodeSwarm();
@@ -45,8 +45,7 @@ t.test('Traefik on node 1 wakes an app on another node through the catch-all, th
   t.equal(cold.header('x-activator-cold-start'), 'true', 'woken through the catch-all');
   t.equal(rig.servedBy(cold), 'activator');
   t.comment(`cold start through Traefik, app on another node: ${Math.round(cold.ms)} ms`);
-  // It may have answered while Swarm still says `starting` (HEALTHCHECK pending): wait for running.
-  const [task] = await waitFor('the app task running', async () => { const tasks = await runningTasks(name, rig.on); return tasks.length > 0 ? tasks : undefined; }, 30_000, 100);
+  const [task] = await waitRunningTasks(name, rig.on);
   const node = nodes.find((n) => n.nodeId === task?.nodeId);
   t.ok(node && node.index !== 1, `the app runs on node ${node?.index}, Traefik on node 1`);
 

@@ -87,6 +87,17 @@ export async function serviceState(name: string, on: SwarmTarget = localSwarm): 
   return { id: s.ID, version: s.Version.Index, replicas: s.Spec.Mode.Replicated?.Replicas ?? 0, labels: s.Spec.Labels ?? {} };
 }
 
+/**
+ * The service's tasks once Swarm says at least one is `running`. A woken task can answer while
+ * Swarm still says `starting` (its HEALTHCHECK pending), so a test that asks where it runs waits.
+ */
+export async function waitRunningTasks(name: string, on: SwarmTarget = localSwarm, timeoutMs = 30_000): ReturnType<typeof runningTasks> {
+  return waitFor(`${name}: a task running`, async () => {
+    const tasks = await runningTasks(name, on);
+    return tasks.length > 0 ? tasks : undefined;
+  }, timeoutMs, 100);
+}
+
 export async function runningTasks(name: string, on: SwarmTarget = localSwarm): Promise<Array<{ id: string; ip: string | undefined; containerId: string | undefined; nodeId: string }>> {
   const tasks = (await on.docker.listTasks({ filters: { service: [name], 'desired-state': ['running'] } })) as Array<{
     ID: string;
