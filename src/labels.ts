@@ -4,6 +4,7 @@
  */
 import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { parseTimezone, parseWindows, type KeepAwakeSchedule } from './idle/keep-awake.js';
+import { parseTraefikLabels, type TraefikLabels } from './apps/traefik-labels.js';
 import { hostsFromRule, isValidHostname, normaliseName } from './traefik-rule.js';
 
 export const LABEL_PREFIX = 'swarm-activator';
@@ -36,6 +37,8 @@ export const LABELS = {
   timezone: `${LABEL_PREFIX}.timezone`,
   /** Written by the activator with each scale: when and why the app last woke or slept. */
   stateSince: `${LABEL_PREFIX}.state.since`,
+  /** What the last scale was: woken, slept, deployed or manual (src/apps/state.ts); read back, unlike the reason. */
+  stateKind: `${LABEL_PREFIX}.state.kind`,
   stateReason: `${LABEL_PREFIX}.state.reason`,
   /** Written by the activator with each wake: seconds asleep, all time and per UTC day (src/savings/). */
   savingsAsleepSeconds: `${LABEL_PREFIX}.savings.asleep-seconds`,
@@ -48,10 +51,8 @@ export const LABELS = {
   deployEnv: `${LABEL_PREFIX}.deploy.env`,
 } as const;
 
-/** Traefik's own labels we read for hosts, port and network. */
+/** Traefik's own labels we read for the network (routers and ports: src/apps/traefik-labels.ts). */
 export const TRAEFIK = {
-  routerRule: /^traefik\.http\.routers\.([^.]+)\.rule$/,
-  servicePort: /^traefik\.http\.services\.([^.]+)\.loadbalancer\.server\.port$/,
   swarmNetwork: 'traefik.swarm.network',
   dockerNetwork: 'traefik.docker.network',
 } as const;
@@ -73,6 +74,9 @@ export interface PolicyDefaults {
   /** Time zone of keep-awake windows without a timezone label (ACTIVATOR_TIMEZONE); UTC if unset. */
   timezone?: string;
 }
+
+/** ACTIVATOR_* defaults (src/config.ts), for readers without a Config: the CLI and deploy's checks. */
+export const DEFAULT_POLICY: PolicyDefaults = { strategy: 'blocking', wakeTimeoutMs: 60_000, idleTimeoutMs: 30 * 60_000, minAwakeMs: 60_000, network: undefined };
 
 export const DEFAULT_KEEP_AWAKE_LEAD_MS = 2 * 60_000;
 export const MAX_KEEP_AWAKE_LEAD_MS = 86_400_000;
@@ -122,15 +126,49 @@ export interface LabelError {
 export type PolicyResult = { ok: true; policy: AppPolicy } | { ok: false; errors: LabelError[] };
 
 /** A service's hosts: our own label wins, else every Host(...) of its Traefik routers (lower case, no repeats). */
-export function hostsFromLabels(labels: Record<string, string>): string[] {
+export function hostsFromLabels(labels: Record<string, string>, traefik: Pick<TraefikLabels, 'routers'> = parseTraefikLabels(labels, '')): string[] {
   const hostsLabel = labels[LABELS.hosts];
   const hosts =
     hostsLabel !== undefined
       ? hostsLabel.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)
-      : Object.entries(labels)
-          .filter(([key]) => TRAEFIK.routerRule.test(key))
-          .flatMap(([, rule]) => hostsFromRule(rule));
+      : traefik.routers.flatMap((router) => hostsFromRule(router.rule));
   return [...new Set(hosts)];
+}
+
+/** The group a service wakes with: its group label, else itself. */
+export function groupOf(labels: Record<string, string>, service: string): string {
+  return labels[LABELS.group]?.trim() || service;
+}
+
+/** Replicas a wake scales to (the replicas label, 1..100, else 1). */
+export function wakeReplicasOf(labels: Record<string, string>): number {
+  return lenient(labels[LABELS.replicas], 1, parseReplicas);
+}
+
+/** Replicas an idle app is scaled to (the idle-replicas label, 0..100, else 0). */
+export function idleReplicasOf(labels: Record<string, string>): number {
+  return lenient(labels[LABELS.idleReplicas], 0, parseIdleReplicas);
+}
+
+/** The idle timeout as the labels say now (ops may change it at any time), else `fallback`. */
+export function idleTimeoutOf(labels: Record<string, string>, fallback: number): number {
+  return lenient(labels[LABELS.idleTimeout], fallback, positiveDuration);
+}
+
+export function minAwakeOf(labels: Record<string, string>, fallback: number): number {
+  return lenient(labels[LABELS.minAwake], fallback, boundedDuration);
+}
+
+const parseReplicas = (v: string): number => parseIntLabel(v, 1, 100);
+const parseIdleReplicas = (v: string): number => parseIntLabel(v, 0, 100);
+
+function lenient<T>(raw: string | undefined, fallback: T, parse: (v: string) => T): T {
+  if (raw === undefined) return fallback;
+  try {
+    return parse(raw);
+  } catch {
+    return fallback;
+  }
 }
 
 /** "200-399,404" → ranges; "<500" is accepted as shorthand for 100-499. */
@@ -168,6 +206,7 @@ function parseIntLabel(value: string, min: number, max: number): number {
 export function parsePolicy(
   service: { id: string; name: string; labels: Record<string, string> },
   defaults: PolicyDefaults,
+  traefik: TraefikLabels = parseTraefikLabels(service.labels, service.name),
 ): PolicyResult {
   const labels = service.labels;
   const errors: LabelError[] = [];
@@ -183,8 +222,8 @@ export function parsePolicy(
   };
 
   const hostsLabel = labels[LABELS.hosts];
-  const hosts = hostsFromLabels(labels);
-  const hasPortSource = labels[LABELS.port] !== undefined || Object.keys(labels).some((k) => TRAEFIK.servicePort.test(k));
+  const hosts = hostsFromLabels(labels, traefik);
+  const hasPortSource = labels[LABELS.port] !== undefined || traefik.servicePorts.length > 0;
   // A member of a group with neither host nor port is a worker: it wakes with the group.
   const http = !(hosts.length === 0 && !hasPortSource && labels[LABELS.group] !== undefined);
   const badHost = hosts.find((h) => !isValidHostname(h));
@@ -195,15 +234,8 @@ export function parsePolicy(
   }
 
   // Port: our label wins, else the single port of the service's Traefik load balancers.
-  const traefikServiceNames: string[] = [];
-  const traefikPorts = new Set<string>();
-  for (const [key, value] of Object.entries(labels)) {
-    const m = TRAEFIK.servicePort.exec(key);
-    if (m) {
-      traefikServiceNames.push(m[1] as string);
-      traefikPorts.add(value.trim());
-    }
-  }
+  const traefikServiceNames = traefik.servicePorts.map((s) => s.name);
+  const traefikPorts = new Set(traefik.servicePorts.map((s) => s.port.trim()));
   let port = 0;
   if (!http) {
     // worker: no port needed
@@ -245,12 +277,12 @@ export function parsePolicy(
     hosts,
     port,
     network: network?.trim() || undefined,
-    replicas: field(LABELS.replicas, 1, (v) => parseIntLabel(v, 1, 100)),
-    group: labels[LABELS.group]?.trim() || service.name,
+    replicas: field(LABELS.replicas, 1, parseReplicas),
+    group: groupOf(labels, service.name),
     strategy,
     wakeTimeoutMs: field(LABELS.wakeTimeout, defaults.wakeTimeoutMs, positiveDuration),
     idleTimeoutMs: field(LABELS.idleTimeout, defaults.idleTimeoutMs, positiveDuration),
-    idleReplicas: field(LABELS.idleReplicas, 0, (v) => parseIntLabel(v, 0, 100)),
+    idleReplicas: field(LABELS.idleReplicas, 0, parseIdleReplicas),
     minAwakeMs: field(LABELS.minAwake, defaults.minAwakeMs, boundedDuration),
     probe: { path: probePath, statuses: field(LABELS.probeStatus, [{ from: 100, to: 499 }], parseStatusRanges) },
     readyWhen,

@@ -43,9 +43,20 @@ export interface TraefikLabelProblem {
   message: string;
 }
 
+/** A Traefik service's load-balancer port (`traefik.http.services.<name>.loadbalancer.server.port`). */
+export interface TraefikServicePort {
+  name: string;
+  /** The label value as written. */
+  port: string;
+  /** The label key that set it, as written (for error messages). */
+  label: string;
+}
+
 export interface TraefikLabels {
   routers: TraefikRouter[];
   middlewares: TraefikMiddleware[];
+  /** Services that name a load-balancer port (the activator's policy reads these). */
+  servicePorts: TraefikServicePort[];
   problems: TraefikLabelProblem[];
 }
 
@@ -73,17 +84,23 @@ export function parseTraefikLabels(labels: Record<string, string>, definedOn: st
       problems.push({ label: key, message: 'empty or bracket-first segment in the label key' });
       continue;
     }
-    insert(root, path.slice(1), labels[key] as string);
+    insert(root, path.slice(1), labels[key] as string, key);
   }
   const http = child(root, 'http');
   const routers = children(child(http, 'routers')).map((node) => routerFrom(node, problems));
   const middlewares = children(child(http, 'middlewares')).flatMap((node) => middlewareFrom(node, definedOn, problems));
-  return { routers, middlewares, problems };
+  const servicePorts = children(child(http, 'services')).flatMap((node) => {
+    const port = child(child(child(node, 'loadbalancer'), 'server'), 'port');
+    return port?.value !== undefined && port.key !== undefined ? [{ name: node.name, port: port.value, label: port.key }] : [];
+  });
+  return { routers, middlewares, servicePorts, problems };
 }
 
 interface TreeNode {
   name: string;
   value?: string;
+  /** The label that set `value`. */
+  key?: string;
   children: TreeNode[];
 }
 
@@ -99,7 +116,7 @@ function labelPath(key: string): string[] | undefined {
   return parts;
 }
 
-function insert(node: TreeNode, path: string[], value: string): void {
+function insert(node: TreeNode, path: string[], value: string, key: string): void {
   let current = node;
   for (const name of path) {
     let next = child(current, name);
@@ -110,6 +127,7 @@ function insert(node: TreeNode, path: string[], value: string): void {
     current = next;
   }
   current.value = value;
+  current.key = key;
 }
 
 function child(node: TreeNode | undefined, name: string): TreeNode | undefined {

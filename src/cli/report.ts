@@ -1,8 +1,7 @@
 /** `swarm-activator report [--since 7d] [--json]`: what sleeping saved, per app and environment. */
 import { Command } from 'commander';
-import { idleReplicas, wakeReplicas } from '../deploy/app-control.js';
 import { formatAge } from '../deploy/list-apps.js';
-import { LABELS } from '../labels.js';
+import { LABELS, idleReplicasOf, wakeReplicasOf } from '../labels.js';
 import { savingsReport, type SavingsReport } from '../savings/savings.js';
 import { parseTimeout, table, type CommonOptions } from './common.js';
 import { runCommand, withCommonOptions, type CliContext } from './context.js';
@@ -25,7 +24,7 @@ export function reportCommand(ctx: CliContext): Command {
       const now = Date.now();
       const services = await ctx.docker().swarm.listServices([`${LABELS.enable}=true`]);
       const report = savingsReport(
-        services.map((s) => ({ service: s.name, labels: s.labels, replicas: s.replicas, wakeReplicas: wakeReplicas(s.labels), idleReplicas: idleReplicas(s.labels), memory: s.memory })),
+        services.map((s) => ({ service: s.name, labels: s.labels, replicas: s.replicas, wakeReplicas: wakeReplicasOf(s.labels), idleReplicas: idleReplicasOf(s.labels), memory: s.memory })),
         { from: sinceMs === undefined ? undefined : now - sinceMs, to: now },
       );
       out.result(human(report), report);

@@ -4,7 +4,8 @@
  */
 import { MAX_TIMER_MS, formatDuration, parseDuration } from '../duration.js';
 import { keepAwakeState, parseTimezone, parseWindows } from '../idle/keep-awake.js';
-import { DEFAULT_KEEP_AWAKE_LEAD_MS, LABELS, MAX_KEEP_AWAKE_LEAD_MS } from '../labels.js';
+import { stateLabels } from '../apps/state.js';
+import { DEFAULT_KEEP_AWAKE_LEAD_MS, LABELS, MAX_KEEP_AWAKE_LEAD_MS, groupOf, idleReplicasOf, wakeReplicasOf } from '../labels.js';
 import { foldAsleep } from '../savings/savings.js';
 import type { ServiceInfo, SwarmClient } from '../swarm/swarm.js';
 import { waitForConvergence, type ConvergeTarget } from './converge.js';
@@ -29,15 +30,15 @@ export interface ResolvedApp {
  */
 export async function resolveApp(swarm: SwarmClient, app: string): Promise<ResolvedApp> {
   const managed = (await swarm.listServices([`${LABELS.enable}=true`])).sort((a, b) => a.name.localeCompare(b.name));
-  const groupOf = (s: ServiceInfo) => s.labels[LABELS.group]?.trim() || s.name;
+  const groupOfService = (s: ServiceInfo) => groupOf(s.labels, s.name);
   const byName = managed.find((s) => s.name === app);
   if (byName) {
-    const group = groupOf(byName);
-    return { matchedBy: 'service', services: managed.filter((s) => groupOf(s) === group) };
+    const group = groupOfService(byName);
+    return { matchedBy: 'service', services: managed.filter((s) => groupOfService(s) === group) };
   }
   const byStack = managed.filter((s) => s.labels[STACK_NAMESPACE_LABEL] === app);
   if (byStack.length > 0) return { matchedBy: 'stack', services: byStack };
-  const byGroup = managed.filter((s) => groupOf(s) === app);
+  const byGroup = managed.filter((s) => groupOfService(s) === app);
   if (byGroup.length > 0) return { matchedBy: 'group', services: byGroup };
   throw new InvalidInputError(`no managed app "${app}": give a service, stack or group name (see swarm-activator ls)`);
 }
@@ -55,20 +56,6 @@ export interface ScaleOptions {
   onProgress?: (line: string) => void;
 }
 
-export function wakeReplicas(labels: Record<string, string>): number {
-  const raw = labels[LABELS.replicas]?.trim();
-  return raw && /^\d+$/.test(raw) && Number(raw) >= 1 ? Number(raw) : 1;
-}
-
-export function idleReplicas(labels: Record<string, string>): number {
-  const raw = labels[LABELS.idleReplicas]?.trim();
-  return raw && /^\d+$/.test(raw) ? Number(raw) : 0;
-}
-
-function stateLabels(reason: string, at: Date): Record<string, string> {
-  return { [LABELS.stateSince]: at.toISOString(), [LABELS.stateReason]: reason };
-}
-
 async function scaleAll(deps: ControlDeps, app: string, direction: 'wake' | 'sleep', options: ScaleOptions): Promise<ScaleReport> {
   const { services } = await resolveApp(deps.swarm, app);
   const now = deps.now ?? (() => new Date());
@@ -76,13 +63,13 @@ async function scaleAll(deps: ControlDeps, app: string, direction: 'wake' | 'sle
   const reason = direction === 'wake' ? 'manual wake (cli)' : 'manual sleep (cli)';
   const results = await Promise.all(
     services.map(async (s) => {
-      const to = direction === 'wake' ? wakeReplicas(s.labels) : idleReplicas(s.labels);
+      const to = direction === 'wake' ? wakeReplicasOf(s.labels) : idleReplicasOf(s.labels);
       const res = await deps.swarm.scaleService(s.name, to, {
         // Never scale a service the other way (someone scaled it up by hand: wake leaves it).
         onlyIf: (cur) => (direction === 'wake' ? (cur.replicas ?? 0) < to : (cur.replicas ?? 0) > to),
-        labels: stateLabels(reason, at),
+        labels: stateLabels('manual', reason, at),
         // A wake ends an asleep period: fold it into the savings labels, as the activator does.
-        ...(direction === 'wake' ? { labelsFor: (cur: ServiceInfo) => foldAsleep(cur.labels, cur.replicas, idleReplicas(cur.labels), at.getTime()) } : {}),
+        ...(direction === 'wake' ? { labelsFor: (cur: ServiceInfo) => foldAsleep(cur.labels, cur.replicas, idleReplicasOf(cur.labels), at.getTime()) } : {}),
       });
       options.onProgress?.(`${s.name}: ${res.changed ? `scaled ${res.previousReplicas ?? '?'} → ${to}` : `already at ${res.previousReplicas ?? '?'} replicas`}`);
       return { name: s.name, from: res.previousReplicas, to: res.changed ? to : (res.previousReplicas ?? to), changed: res.changed };

@@ -3,6 +3,7 @@
  * undeploy: `docker stack rm`, then wait until its services, networks, configs, secrets and (on this
  * node) containers are gone.
  */
+import { readState, stateLabels } from '../apps/state.js';
 import { LABELS, hostsFromLabels } from '../labels.js';
 import { foldAsleep } from '../savings/savings.js';
 import { waitForConvergence, type ConvergeTarget } from './converge.js';
@@ -168,9 +169,10 @@ function stateLabelsFor(before: StackService | undefined, awake: boolean, idle: 
   const wasAwake = before ? (before.replicas ?? 0) > idle : undefined;
   const since = before?.labels[LABELS.stateSince];
   if (before && wasAwake === awake && since) {
-    return { [LABELS.stateSince]: since, [LABELS.stateReason]: before.labels[LABELS.stateReason] ?? '' };
+    const kind = readState(before.labels)?.kind;
+    return { [LABELS.stateSince]: since, ...(kind ? { [LABELS.stateKind]: kind } : {}), [LABELS.stateReason]: before.labels[LABELS.stateReason] ?? '' };
   }
-  return { [LABELS.stateSince]: at, [LABELS.stateReason]: awake ? 'deployed awake (cli)' : 'deployed asleep (cli)' };
+  return stateLabels('deployed', awake ? 'deployed awake (cli)' : 'deployed asleep (cli)', new Date(at));
 }
 
 /** Keep what sleeping saved so far (the stack file would wipe the labels); an asleep → awake deploy ends a sleep. */

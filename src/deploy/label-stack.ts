@@ -15,7 +15,9 @@
  */
 import YAML from 'yaml';
 import { MAX_TIMER_MS, parseDuration } from '../duration.js';
-import { LABEL_PREFIX, LABELS, STRATEGIES, TRAEFIK, parsePolicy, type PolicyDefaults } from '../labels.js';
+import { parseApp } from '../apps/parse-app.js';
+import { parseTraefikLabels } from '../apps/traefik-labels.js';
+import { DEFAULT_POLICY, LABEL_PREFIX, LABELS, STRATEGIES, TRAEFIK } from '../labels.js';
 import { isValidTimezone, parseWindows } from '../idle/keep-awake.js';
 import { isValidHostname, normaliseName } from '../traefik-rule.js';
 import {
@@ -128,8 +130,6 @@ const NAME_HINT = 'lowercase letters, digits and "-", at most 63 characters, not
 const MAX_SERVICE_NAME = 63;
 const EXTENSION_KEYS = ['enable', 'http', 'port', 'main', 'host', 'idle-timeout', 'strategy'] as const;
 const TEMPLATE_VARS = ['app', 'env', 'domain', 'service', 'stack'] as const;
-/** Only used to check that what we produce parses for the activator; values don't matter. */
-const CHECK_DEFAULTS: PolicyDefaults = { strategy: 'blocking', wakeTimeoutMs: 60_000, idleTimeoutMs: 1_800_000, minAwakeMs: 60_000, network: undefined };
 
 interface Extension {
   enable?: boolean;
@@ -267,7 +267,7 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
           portPublished = detected.found.published;
         }
       }
-      const wantsHttp = ext.main === true || ext.host !== undefined || Object.keys(userLabels).some((k) => TRAEFIK.routerRule.test(k));
+      const wantsHttp = ext.main === true || ext.host !== undefined || parseTraefikLabels(userLabels, name).routers.some((r) => r.rule !== '');
       if (ext.http === false) {
         role = 'worker';
       } else if (found !== undefined) {
@@ -411,15 +411,16 @@ export function labelStack(text: string, options: LabelStackOptions): LabelStack
   const reported = new Set(errors.map((e) => `${e.service}|${e.key}`));
   for (const plan of plans) {
     if (plan.role === 'unmanaged') continue;
-    const result = parsePolicy({ id: '', name: plan.swarmName, labels: plan.labels }, CHECK_DEFAULTS);
+    // The defaults' values don't matter here: only whether the labels parse.
+    const result = parseApp({ id: '', name: plan.swarmName, labels: plan.labels }, DEFAULT_POLICY);
     if (!result.ok) {
       for (const e of result.errors) {
         // Skip what is already reported, and follow-ups of an earlier error (e.g. a bad host).
         if (reported.has(`${plan.name}|deploy.labels.${e.label}`) || (e.label.includes('*') && errors.length > 0)) continue;
         fail(`deploy.labels.${e.label}`, e.message, plan.name);
       }
-    } else if (result.policy.http !== (plan.role === 'http')) {
-      fail(`deploy.labels`, `the activator would treat this service as ${result.policy.http ? 'HTTP' : 'a worker'}`, plan.name);
+    } else if (result.app.policy.http !== (plan.role === 'http')) {
+      fail(`deploy.labels`, `the activator would treat this service as ${result.app.policy.http ? 'HTTP' : 'a worker'}`, plan.name);
     }
   }
   if (errors.length > 0) return { ok: false, errors, warnings };
@@ -519,7 +520,7 @@ function portFromLabels(labels: Record<string, string>, fail: (key: string, mess
     return n;
   }
   const ports = new Map<string, string>();
-  for (const [k, v] of Object.entries(labels)) if (TRAEFIK.servicePort.test(k)) ports.set(v.trim(), k);
+  for (const s of parseTraefikLabels(labels, '').servicePorts) ports.set(s.port.trim(), s.label);
   if (ports.size > 1) {
     fail('traefik.http.services.*.loadbalancer.server.port', `name several ports (${[...ports.keys()].join(', ')}); set ${LABELS.port} or ${EXTENSION_KEY}.port`);
     return undefined;

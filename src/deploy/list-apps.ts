@@ -4,9 +4,9 @@
  * enriched with the activator's admin API (/api/apps) when its URL is given.
  */
 import { formatDuration, parseDuration } from '../duration.js';
-import { LABELS, parsePolicy, type PolicyDefaults } from '../labels.js';
+import { parseApp } from '../apps/parse-app.js';
+import { DEFAULT_POLICY, LABELS, groupOf, idleReplicasOf, wakeReplicasOf } from '../labels.js';
 import type { ServiceInfo, SwarmClient, TaskInfo } from '../swarm/swarm.js';
-import { idleReplicas, wakeReplicas } from './app-control.js';
 import { STACK_NAMESPACE_LABEL } from './stack-engine.js';
 
 export type AppState = 'asleep' | 'waking' | 'awake';
@@ -65,8 +65,6 @@ export interface ListResult {
   warnings: string[];
 }
 
-const DEFAULTS: PolicyDefaults = { strategy: 'blocking', wakeTimeoutMs: 60_000, idleTimeoutMs: 1_800_000, minAwakeMs: 60_000, network: undefined };
-
 export async function listApps(swarm: SwarmClient, options: ListOptions = {}): Promise<ListResult> {
   const warnings: string[] = [];
   const services = (await swarm.listServices([`${LABELS.enable}=true`])).sort((a, b) => a.name.localeCompare(b.name));
@@ -86,10 +84,10 @@ export async function listApps(swarm: SwarmClient, options: ListOptions = {}): P
 }
 
 export function toRow(s: ServiceInfo, tasks: TaskInfo[], remote: ActivatorApp | undefined): AppRow {
-  const parsed = parsePolicy(s, DEFAULTS);
+  const parsed = parseApp(s, DEFAULT_POLICY);
   const running = tasks.filter((t) => t.state === 'running' && t.desiredState === 'running').length;
   const replicas = s.replicas ?? 0;
-  const idle = idleReplicas(s.labels);
+  const idle = idleReplicasOf(s.labels);
   let state: AppState = replicas <= idle ? 'asleep' : running >= replicas ? 'awake' : 'waking';
   if (remote?.state === 'waking') state = 'waking';
   const idleLabel = s.labels[LABELS.idleTimeout] ?? null;
@@ -104,13 +102,13 @@ export function toRow(s: ServiceInfo, tasks: TaskInfo[], remote: ActivatorApp | 
   return {
     service: s.name,
     stack: s.labels[STACK_NAMESPACE_LABEL] ?? null,
-    group: s.labels[LABELS.group]?.trim() || s.name,
-    kind: parsed.ok ? (parsed.policy.http ? 'http' : 'worker') : s.labels[LABELS.group] && !Object.keys(s.labels).some((k) => k.startsWith('traefik.http.')) ? 'worker' : 'http',
+    group: groupOf(s.labels, s.name),
+    kind: parsed.ok ? (parsed.app.policy.http ? 'http' : 'worker') : s.labels[LABELS.group] && !Object.keys(s.labels).some((k) => k.startsWith('traefik.http.')) ? 'worker' : 'http',
     state,
     running,
     replicas,
-    wakeReplicas: wakeReplicas(s.labels),
-    hosts: remote?.hosts ?? (parsed.ok ? parsed.policy.hosts : []),
+    wakeReplicas: wakeReplicasOf(s.labels),
+    hosts: remote?.hosts ?? (parsed.ok ? parsed.app.policy.hosts : []),
     idleTimeout: idleLabel,
     idleTimeoutMs: idleMs,
     lastActivity: remote?.lastActivity ?? null,

@@ -4,11 +4,13 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { LABELS, parsePolicy, type AppPolicy, type PolicyDefaults } from '../labels.js';
+import type { AppModel } from '../apps/model.js';
+import { parseApp } from '../apps/parse-app.js';
+import { LABELS, type PolicyDefaults } from '../labels.js';
 import type { ServiceEvent, ServiceInfo, SwarmClient } from '../swarm/swarm.js';
 
-export interface AppEntry {
-  policy: AppPolicy;
+/** A managed service: its model (policy, Traefik routers and middlewares, state) and what Swarm says of it now. */
+export interface AppEntry extends AppModel {
   /** Desired replicas as last seen (null for global services). */
   replicas: number | null;
   version: number;
@@ -154,7 +156,7 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
 
   private toEntry(svc: ServiceInfo): AppEntry | undefined {
     if (!this.matchesSelector(svc.labels)) return undefined;
-    const result = parsePolicy(svc, this.options.defaults);
+    const result = parseApp(svc, this.options.defaults);
     if (!result.ok) {
       const signature = JSON.stringify(result.errors);
       if (this.loggedProblems.get(svc.id) !== signature) {
@@ -165,7 +167,7 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
       }
       return undefined;
     }
-    return { policy: result.policy, replicas: svc.replicas, version: svc.version, labels: svc.labels, templateKey: svc.templateKey, memory: svc.memory, deployment: deploymentOf(svc.labels), ...(svc.createdAt ? { createdAt: svc.createdAt } : {}) };
+    return { ...result.app, replicas: svc.replicas, version: svc.version, labels: svc.labels, templateKey: svc.templateKey, memory: svc.memory, deployment: deploymentOf(svc.labels), ...(svc.createdAt ? { createdAt: svc.createdAt } : {}) };
   }
 
   private rebuildIndexes(): void {

@@ -14,12 +14,14 @@
  */
 import type { Logger } from 'pino';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
-import { formatDuration, parseDuration } from '../duration.js';
-import { LABELS } from '../labels.js';
+import { readState, stateLabels } from '../apps/state.js';
+import type { AppState } from '../apps/model.js';
+import { formatDuration } from '../duration.js';
+import { LABELS, idleTimeoutOf, minAwakeOf } from '../labels.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import type { SwarmClient } from '../swarm/swarm.js';
-import { stateLabels, type WakeCoordinator } from '../wake/coordinator.js';
+import type { WakeCoordinator } from '../wake/coordinator.js';
 import { ActivityLog } from './activity-log.js';
 import type { ActivitySource } from './activity-source.js';
 import { decideIdle, type IdleDecision } from './decide.js';
@@ -160,7 +162,7 @@ export class IdleReaper {
     let wokenAt: number | undefined = this.wokenAt.get(app);
     if (awake && open === 0) {
       for (const member of members) lastActivity = max(lastActivity, await this.activity.latest(member));
-      wokenAt = max(wokenAt, (await this.options.store.getRecord(app)).wokenAt, labelWokenAt(entry.labels));
+      wokenAt = max(wokenAt, (await this.options.store.getRecord(app)).wokenAt, wokenAtOf(entry.state));
     } else {
       for (const member of members) lastActivity = max(lastActivity, this.activity.localLatest(member));
     }
@@ -226,9 +228,9 @@ export class IdleReaper {
       if (!svc) return 'not-found';
       if (svc.replicas === null || svc.replicas <= policy.idleReplicas) return 'already-down';
       // The labels as they are now: ops may have changed the idle timeout since the last event.
-      const idleTimeoutMs = labelDuration(svc.labels[LABELS.idleTimeout]) ?? policy.idleTimeoutMs;
-      const minAwakeMs = labelDuration(svc.labels[LABELS.minAwake]) ?? policy.minAwakeMs;
-      const fresh: AppEntry = { ...entry, replicas: svc.replicas, version: svc.version, labels: svc.labels };
+      const idleTimeoutMs = idleTimeoutOf(svc.labels, policy.idleTimeoutMs);
+      const minAwakeMs = minAwakeOf(svc.labels, policy.minAwakeMs);
+      const fresh: AppEntry = { ...entry, replicas: svc.replicas, version: svc.version, labels: svc.labels, state: readState(svc.labels) };
 
       coordinator.invalidate(app);
       const now = this.now();
@@ -250,7 +252,7 @@ export class IdleReaper {
         swarm.scaleService(app, policy.idleReplicas, {
           expectedVersion: svc.version,
           onlyIf: stillIdle,
-          labels: { ...stateLabels(opts.reason), ...rssLabel(this.options.rssOf?.(app)) },
+          labels: { ...stateLabels('slept', opts.reason), ...rssLabel(this.options.rssOf?.(app)) },
         }),
       );
       if (!result.changed) {
@@ -293,19 +295,7 @@ function max(a: number | undefined, ...rest: Array<number | undefined>): number 
   return m;
 }
 
-function labelDuration(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  try {
-    const ms = parseDuration(raw);
-    return ms > 0 ? ms : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The activator writes state.since/state.reason with every scale: "woken: ..." marks a wake. */
-function labelWokenAt(labels: Record<string, string>): number | undefined {
-  if (!labels[LABELS.stateReason]?.startsWith('woken')) return undefined;
-  const at = Date.parse(labels[LABELS.stateSince] ?? '');
-  return Number.isFinite(at) ? at : undefined;
+/** When the app was woken, if the last scale written on it was a wake. */
+function wokenAtOf(state: AppState | undefined): number | undefined {
+  return state?.kind === 'woken' ? state.since : undefined;
 }

@@ -8,7 +8,8 @@
  *     savings.asleep-days (seconds per UTC day, the last 92 days), in the scale-up's update.
  * So nothing is lost when an activator restarts; an app asleep now counts up to now.
  */
-import { LABELS } from '../labels.js';
+import { readState } from '../apps/state.js';
+import { LABELS, groupOf } from '../labels.js';
 
 export const DAYS_KEPT = 92;
 const DAY_MS = 86_400_000;
@@ -26,9 +27,8 @@ export interface ServiceMemory {
 /** Start of the asleep period the app is in now, from the state labels; undefined when awake or unknown. */
 export function asleepSince(labels: Record<string, string>, replicas: number | null, idleReplicas: number): number | undefined {
   if (replicas === null || replicas > idleReplicas) return undefined;
-  if (labels[LABELS.stateReason]?.startsWith('woken')) return undefined;
-  const at = Date.parse(labels[LABELS.stateSince] ?? '');
-  return Number.isFinite(at) ? at : undefined;
+  const state = readState(labels);
+  return state && state.kind !== 'woken' ? state.since : undefined;
 }
 
 /** "2026-11-30:3600,2026-12-01:120" → day → seconds; malformed parts are ignored. */
@@ -170,7 +170,7 @@ export function appSavings(input: SavingsInput, range: SavingsRange): AppSavings
     app: labels[LABELS.deployApp] ?? null,
     env: labels[LABELS.deployEnv] ?? labels[STACK_LABEL] ?? '-',
     stack: labels[STACK_LABEL] ?? null,
-    group: labels[LABELS.group]?.trim() || input.service,
+    group: groupOf(labels, input.service),
     asleepNow: since !== undefined,
     asleepSeconds: Math.round(seconds * 10) / 10,
     memoryPerTaskBytes: mem.bytes,

@@ -3,10 +3,10 @@
  * any single request, with its own timeout. Known-ready apps take the fast path: no Docker call.
  */
 import type { Logger } from 'pino';
+import { stateLabels } from '../apps/state.js';
 import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
 import { ActivatorError, AppFailedError, WakeBackoffError, WakeTimeoutError, asActivatorError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { LABELS } from '../labels.js';
 import { foldAsleep } from '../savings/savings.js';
 import type { SwarmClient, TaskInfo } from '../swarm/swarm.js';
 import { taskMayServe, type Endpoint, type ReadinessProbe } from './readiness.js';
@@ -222,7 +222,7 @@ export class WakeCoordinator {
           const target = member.policy.replicas;
           const res = await swarm.scaleService(member.policy.service, target, {
             onlyIf: (current) => (current.replicas ?? 0) < target,
-            labels: stateLabels(member.policy.service === policy.service ? `woken: ${reason}` : `woken with group ${policy.group}: ${reason}`),
+            labels: stateLabels('woken', member.policy.service === policy.service ? `woken: ${reason}` : `woken with group ${policy.group}: ${reason}`),
             // The asleep period that ends here, into the savings labels, in the same update.
             labelsFor: (current) => foldAsleep(current.labels, current.replicas, member.policy.idleReplicas, Date.now()),
           });
@@ -263,7 +263,7 @@ export class WakeCoordinator {
           lastScaleAt = performance.now();
           const again = await swarm.scaleService(policy.service, policy.replicas, {
             onlyIf: (current) => (current.replicas ?? 0) < policy.replicas,
-            labels: stateLabels(`woken: ${reason}`),
+            labels: stateLabels('woken', `woken: ${reason}`),
             labelsFor: (current) => foldAsleep(current.labels, current.replicas, policy.idleReplicas, Date.now()),
           });
           if (again.changed) {
@@ -307,7 +307,7 @@ export class WakeCoordinator {
         try {
           const res = await this.options.swarm.scaleService(service, idleReplicas, {
             onlyIf: (current) => (current.replicas ?? 0) === replicas,
-            labels: stateLabels(reason),
+            labels: stateLabels('slept', reason),
           });
           if (res.changed) log.warn({ service, to: idleReplicas }, 'scaled back after failed wake');
         } catch (err) {
@@ -316,10 +316,6 @@ export class WakeCoordinator {
       }),
     );
   }
-}
-
-export function stateLabels(reason: string, at = new Date()): Record<string, string> {
-  return { [LABELS.stateSince]: at.toISOString(), [LABELS.stateReason]: reason.slice(0, 200) };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,6 +1,8 @@
 /** Small hand-written fakes for the idle path's unit tests (registry, swarm, coordinator, clock). */
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
+import { readState } from '../../src/apps/state.js';
+import { parseTraefikLabels } from '../../src/apps/traefik-labels.js';
 import type { AppEntry } from '../../src/discovery/app-registry.js';
 import type { AppPolicy } from '../../src/labels.js';
 import type { ScaleOptions, ScaleResult, ServiceInfo, TaskInfo } from '../../src/swarm/swarm.js';
@@ -32,8 +34,15 @@ export function entry(service: string, over: Omit<Partial<AppPolicy>, 'replicas'
     replicas: replicas === undefined ? 1 : replicas,
     version: version ?? 10,
     labels: labels ?? {},
+    ...modelOf(service, labels ?? {}),
     templateKey: 't1',
   };
+}
+
+/** What the registry would read from the labels besides the policy (given above). */
+function modelOf(service: string, labels: Record<string, string>): Pick<AppEntry, 'routers' | 'middlewares' | 'state'> {
+  const { routers, middlewares } = parseTraefikLabels(labels, service);
+  return { routers, middlewares, state: readState(labels) };
 }
 
 /** The registry's map and its 'changed' event (the dashboard's live feed listens to it). */

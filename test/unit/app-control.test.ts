@@ -105,7 +105,7 @@ t.test('wake scales every member to its swarm-activator.replicas with state labe
     ['shop-mr-1_web', 0, 2, true],
     ['shop-mr-1_worker', 0, 1, true],
   ]);
-  t.same(s.scaled[0]?.labels, { [LABELS.stateSince]: '2026-11-26T10:00:00.000Z', [LABELS.stateReason]: 'manual wake (cli)' });
+  t.same(s.scaled[0]?.labels, { [LABELS.stateSince]: '2026-11-26T10:00:00.000Z', [LABELS.stateKind]: 'manual', [LABELS.stateReason]: 'manual wake (cli)' });
   t.ok(woke.convergedMs !== null);
   const again = await wakeApp({ swarm: s, engine: s }, 'shop-mr-1', { wait: false });
   t.same(again.services.map((x) => x.changed), [false, false], 'already awake: nothing written');
