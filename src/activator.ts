@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
+import { AppSettings } from './apps/app-settings.js';
 import { AppRegistry } from './discovery/app-registry.js';
 import { buildAdminApp } from './http/admin.js';
 import { buildProxyApp } from './http/app.js';
@@ -103,7 +104,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     traffic,
     metrics,
     log,
-    swarm,
+    settings: new AppSettings(swarm),
     reaper: idleReaper,
     history,
     dashboardMaxClients: config.dashboardMaxClients,

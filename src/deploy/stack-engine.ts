@@ -1,13 +1,15 @@
 /**
  * What deploy/undeploy/converge read from the Engine API: a stack's services (with their update
- * status), tasks, networks, configs and secrets. DockerodeStackEngine is the one implementation;
- * tests use small fakes.
+ * status), tasks, networks, configs and secrets. DockerodeStackEngine is the one implementation,
+ * over the Swarm adapter (src/swarm/); tests use small fakes.
  */
-import Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { DockerodeSwarm, dockerOptionsFromHost } from '../swarm/dockerode-swarm.js';
-import type { SwarmClient, TaskInfo } from '../swarm/swarm.js';
+import { DockerodeSwarm, type DockerodeSwarmOptions } from '../swarm/dockerode-swarm.js';
+import { SwarmUnavailableError, type DockerObject, type NetworkInfo, type TaskInfo } from '../swarm/swarm.js';
 import { DeployError } from './errors.js';
+
+export type { NetworkInfo };
+export type StackObject = DockerObject;
 
 /** The label Docker puts on everything `docker stack deploy` creates. */
 export const STACK_NAMESPACE_LABEL = 'com.docker.stack.namespace';
@@ -21,17 +23,6 @@ export interface StackService {
   /** Swarm's rolling-update state (updating, paused, completed, rollback_*), if an update ran. */
   updateState: string | undefined;
   updateMessage: string | undefined;
-}
-
-export interface StackObject {
-  id: string;
-  name: string;
-}
-
-export interface NetworkInfo {
-  name: string;
-  driver: string;
-  scope: string;
 }
 
 export interface StackEngine {
@@ -48,18 +39,10 @@ export interface StackEngine {
   listLocalContainers(stack: string): Promise<StackObject[]>;
 }
 
-interface RawService {
-  ID: string;
-  Spec: { Name: string; Labels?: Record<string, string>; Mode?: { Replicated?: { Replicas?: number }; Global?: object } };
-  UpdateStatus?: { State?: string; Message?: string };
-}
-
 export class DockerodeStackEngine implements StackEngine {
-  private readonly docker: Docker;
-  readonly swarm: SwarmClient;
+  readonly swarm: DockerodeSwarm;
 
-  constructor(options: { dockerHost: string; log: Logger; requestTimeoutMs?: number; dockerOptions?: Partial<Docker.DockerOptions> }) {
-    this.docker = new Docker({ ...dockerOptionsFromHost(options.dockerHost), ...options.dockerOptions, timeout: options.requestTimeoutMs ?? 15_000 });
+  constructor(options: { dockerHost: string; log: Logger; requestTimeoutMs?: number; dockerOptions?: DockerodeSwarmOptions['dockerOptions'] }) {
     this.swarm = new DockerodeSwarm({
       dockerHost: options.dockerHost,
       log: options.log,
@@ -68,11 +51,13 @@ export class DockerodeStackEngine implements StackEngine {
     });
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /** Deploy reports Docker's failures as DeployError (the CLI's exit code and message). */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      throw new DeployError(`Docker API: ${what} failed: ${(err as Error).message}`, { cause: err });
+      const message = err instanceof SwarmUnavailableError ? err.message : `Docker API: ${(err as Error).message}`;
+      throw new DeployError(message, { cause: err });
     }
   }
 
@@ -80,54 +65,32 @@ export class DockerodeStackEngine implements StackEngine {
     await this.swarm.ping();
   }
 
-  async inspectNetwork(name: string): Promise<NetworkInfo | null> {
-    const nets = (await this.call('list networks', () => this.docker.listNetworks({ filters: { name: [name] } }))) as Array<{ Name: string; Driver: string; Scope: string }>;
-    // The name filter matches substrings: keep the exact one.
-    const net = nets.find((n) => n.Name === name);
-    return net ? { name: net.Name, driver: net.Driver, scope: net.Scope } : null;
+  inspectNetwork(name: string): Promise<NetworkInfo | null> {
+    return this.call(() => this.swarm.inspectNetwork(name));
   }
 
   async listServices(labelFilters: string[]): Promise<StackService[]> {
-    const raw = (await this.call('list services', () => this.docker.listServices({ filters: { label: labelFilters } }))) as unknown as RawService[];
-    return raw.map((s) => ({
-      id: s.ID,
-      name: s.Spec.Name,
-      labels: s.Spec.Labels ?? {},
-      replicas: s.Spec.Mode?.Global ? null : (s.Spec.Mode?.Replicated?.Replicas ?? 1),
-      updateState: s.UpdateStatus?.State || undefined,
-      updateMessage: s.UpdateStatus?.Message || undefined,
-    }));
+    const services = await this.call(() => this.swarm.listServices(labelFilters));
+    return services.map((s) => ({ id: s.id, name: s.name, labels: s.labels, replicas: s.replicas, updateState: s.updateState, updateMessage: s.updateMessage }));
   }
 
   listTasks(serviceId: string): Promise<TaskInfo[]> {
     return this.swarm.listTasks(serviceId);
   }
 
-  async listNetworks(stack: string): Promise<StackObject[]> {
-    const nets = (await this.call('list networks', () => this.docker.listNetworks({ filters: { label: [`${STACK_NAMESPACE_LABEL}=${stack}`] } }))) as Array<{ Id: string; Name: string }>;
-    return nets.map((n) => ({ id: n.Id, name: n.Name }));
+  listNetworks(stack: string): Promise<StackObject[]> {
+    return this.call(() => this.swarm.listNetworks(`${STACK_NAMESPACE_LABEL}=${stack}`));
   }
 
-  async removeNetwork(id: string): Promise<void> {
-    try {
-      await this.docker.getNetwork(id).remove();
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return;
-      throw new DeployError(`Docker API: remove network ${id} failed: ${(err as Error).message}`, { cause: err });
-    }
+  removeNetwork(id: string): Promise<void> {
+    return this.call(() => this.swarm.removeNetwork(id));
   }
 
-  async listConfigsAndSecrets(stack: string): Promise<StackObject[]> {
-    const filters = { label: [`${STACK_NAMESPACE_LABEL}=${stack}`] };
-    const [configs, secrets] = await Promise.all([
-      this.call('list configs', () => this.docker.listConfigs({ filters })) as Promise<Array<{ ID: string; Spec?: { Name?: string } }>>,
-      this.call('list secrets', () => this.docker.listSecrets({ filters })) as Promise<Array<{ ID: string; Spec?: { Name?: string } }>>,
-    ]);
-    return [...configs, ...secrets].map((o) => ({ id: o.ID, name: o.Spec?.Name ?? o.ID }));
+  listConfigsAndSecrets(stack: string): Promise<StackObject[]> {
+    return this.call(() => this.swarm.listConfigsAndSecrets(`${STACK_NAMESPACE_LABEL}=${stack}`));
   }
 
-  async listLocalContainers(stack: string): Promise<StackObject[]> {
-    const list = await this.call('list containers', () => this.docker.listContainers({ all: true, filters: { label: [`${STACK_NAMESPACE_LABEL}=${stack}`] } }));
-    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, '') }));
+  listLocalContainers(stack: string): Promise<StackObject[]> {
+    return this.call(() => this.swarm.listLocalContainers(`${STACK_NAMESPACE_LABEL}=${stack}`));
   }
 }

@@ -6,14 +6,13 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import type { AppSettings } from '../apps/app-settings.js';
 import type { AppRegistry } from '../discovery/app-registry.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { savingsReport, type SavingsInput } from '../savings/savings.js';
 import type { IdleReaper, ScaleDownOutcome } from '../idle/reaper.js';
 import type { TrafficTracker } from '../idle/traffic.js';
-import { LABELS } from '../labels.js';
 import type { Metrics } from '../metrics.js';
-import type { SwarmClient } from '../swarm/swarm.js';
 import type { WakeCoordinator } from '../wake/coordinator.js';
 import type { WakeHistory } from '../wake/wake-history.js';
 import { appViews } from './app-view.js';
@@ -30,8 +29,8 @@ export interface AdminDeps {
   log: Logger;
   /** Tokens and sessions: every route is covered (admin-auth.ts). */
   auth: AdminAuthOptions;
-  /** For PUT /api/apps/:service/idle-timeout (writes the label; tasks keep running). */
-  swarm?: Pick<SwarmClient, 'updateServiceLabels'>;
+  /** For PUT /api/apps/:service/idle-timeout and /keep-awake (label writes; tasks keep running). */
+  settings?: AppSettings;
   /** For POST /api/apps/:service/sleep. */
   reaper?: Pick<IdleReaper, 'scaleDown' | 'touch' | 'activity'>;
   /** Recent wakes per app (the dashboard, /api/apps). */
@@ -99,7 +98,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
     const { service } = request.params;
     const entry = registry.byService(service);
     if (!entry) return fail(reply, 404, 'SA_NOT_FOUND', `no app named "${service}" is managed by this activator`);
-    if (!deps.swarm) return fail(reply, 501, 'SA_NOT_CONFIGURED', 'this admin app has no Docker access');
+    if (!deps.settings) return fail(reply, 501, 'SA_NOT_CONFIGURED', 'this admin app has no Docker access');
     const raw = (request.body as { idleTimeout?: unknown } | undefined)?.idleTimeout;
     if (typeof raw !== 'string' || raw.trim() === '') return fail(reply, 400, 'SA_BAD_REQUEST', 'idleTimeout: expected a duration string such as "10m" or "1h30m"');
     let ms: number;
@@ -111,9 +110,8 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
     if (ms < MIN_IDLE_TIMEOUT_MS || ms > MAX_IDLE_TIMEOUT_MS) {
       return fail(reply, 400, 'SA_BAD_REQUEST', `idleTimeout: must be between ${formatDuration(MIN_IDLE_TIMEOUT_MS)} and ${formatDuration(MAX_IDLE_TIMEOUT_MS)}`);
     }
-    // A label-only spec update: Swarm keeps the tasks running; the registry sees the update event
-    // and the reaper uses the new value from its next check.
-    const updated = await deps.swarm.updateServiceLabels(service, { [LABELS.idleTimeout]: raw.trim() });
+    // The registry sees the update event and the reaper uses the new value from its next check.
+    const updated = await deps.settings.setIdleTimeout(service, raw.trim());
     request.log.info({ app: service, idleTimeoutMs: ms, previousMs: entry.policy.idleTimeoutMs, version: updated.version }, 'idle timeout changed');
     return { service, idleTimeout: raw.trim(), idleTimeoutMs: ms, previousIdleTimeoutMs: entry.policy.idleTimeoutMs, version: updated.version };
   });

@@ -3,11 +3,10 @@
  *   {"until": "<ISO>"}   never put to sleep before then (label keep-awake.until); woken now if asleep
  *   {"until": null}      drops it
  *   {"window": "Mon-Fri 08:00-18:00" | "off"}   the keep-awake label, as `swarm-activator keep-awake`
- * Label-only spec updates: tasks keep running, every replica sees them through the service event.
+ * Written through AppSettings (label-only spec updates: tasks keep running).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseWindows } from '../idle/keep-awake.js';
-import { LABELS } from '../labels.js';
 import type { AdminDeps } from './admin.js';
 
 /** The furthest "until" accepted: a forgotten hold should not pin an app for months. */
@@ -22,7 +21,8 @@ export function registerKeepAwakeRoutes(app: FastifyInstance, deps: AdminDeps): 
     const { service } = request.params;
     const entry = deps.registry.byService(service);
     if (!entry) return fail(reply, 404, 'SA_NOT_FOUND', `no app named "${service}" is managed by this activator`);
-    if (!deps.swarm) return fail(reply, 501, 'SA_NOT_CONFIGURED', 'this admin app has no Docker access');
+    const { settings } = deps;
+    if (!settings) return fail(reply, 501, 'SA_NOT_CONFIGURED', 'this admin app has no Docker access');
     const body = (request.body ?? {}) as { until?: unknown; window?: unknown };
     const hasUntil = Object.hasOwn(body, 'until');
     const hasWindow = Object.hasOwn(body, 'window');
@@ -32,21 +32,21 @@ export function registerKeepAwakeRoutes(app: FastifyInstance, deps: AdminDeps): 
       const window = typeof body.window === 'string' ? body.window.trim() : '';
       if (window === '') return fail(reply, 400, 'SA_BAD_REQUEST', 'window: expected e.g. "Mon-Fri 08:00-18:00", or "off"');
       if (window.toLowerCase() === 'off') {
-        await deps.swarm.updateServiceLabels(service, {}, [LABELS.keepAwake]);
+        await settings.setKeepAwakeWindows(service, null);
       } else {
         try {
           parseWindows(window);
         } catch (err) {
           return fail(reply, 400, 'SA_BAD_REQUEST', `window: ${(err as Error).message}`);
         }
-        await deps.swarm.updateServiceLabels(service, { [LABELS.keepAwake]: window });
+        await settings.setKeepAwakeWindows(service, window);
       }
       request.log.info({ app: service, window }, 'keep-awake window changed');
       return { service, window: window.toLowerCase() === 'off' ? null : window };
     }
 
     if (body.until === null) {
-      await deps.swarm.updateServiceLabels(service, {}, [LABELS.keepAwakeUntil]);
+      await settings.setKeepAwakeUntil(service, null);
       request.log.info({ app: service }, 'keep-awake hold dropped');
       return { service, until: null };
     }
@@ -56,7 +56,7 @@ export function registerKeepAwakeRoutes(app: FastifyInstance, deps: AdminDeps): 
     if (until <= now) return fail(reply, 400, 'SA_BAD_REQUEST', 'until: must be in the future');
     if (until - now > MAX_KEEP_AWAKE_UNTIL_MS) return fail(reply, 400, 'SA_BAD_REQUEST', 'until: at most 31 days ahead');
     const iso = new Date(until).toISOString();
-    await deps.swarm.updateServiceLabels(service, { [LABELS.keepAwakeUntil]: iso });
+    await settings.setKeepAwakeUntil(service, iso);
     request.log.info({ app: service, until: iso }, 'kept awake until');
     // Kept awake means awake: wake it now (in the background; the live feed shows the wake).
     if ((entry.replicas ?? 0) <= entry.policy.idleReplicas) {

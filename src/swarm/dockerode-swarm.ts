@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
 import {
   SwarmUnavailableError,
   type ContainerNetworkBytes,
+  type DockerObject,
+  type NetworkInfo,
+  type SwarmStackClient,
   type ScaleOptions,
   type ScaleResult,
   type ServiceEvent,
@@ -39,6 +42,7 @@ interface RawService {
   ID: string;
   Version?: { Index?: number };
   UpdatedAt?: string;
+  UpdateStatus?: { State?: string; Message?: string };
   CreatedAt?: string;
   Spec: {
     Name: string;
@@ -79,6 +83,7 @@ function toServiceInfo(raw: RawService): ServiceInfo {
     createdAt: raw.CreatedAt ?? '',
     templateKey: createHash('sha1').update(JSON.stringify(raw.Spec.TaskTemplate ?? null)).digest('base64url'),
     ...(reservation || limit ? { memory: { reservation, limit } } : {}),
+    ...(raw.UpdateStatus ? { updateState: raw.UpdateStatus.State || undefined, updateMessage: raw.UpdateStatus.Message || undefined } : {}),
   };
 }
 
@@ -114,7 +119,7 @@ function isOutOfSequence(err: unknown): boolean {
   return /out of sequence/i.test(String((err as Error).message ?? err));
 }
 
-export class DockerodeSwarm implements SwarmClient {
+export class DockerodeSwarm implements SwarmClient, SwarmStackClient {
   private readonly docker: Docker;
   /** No request timeout: the event stream is long-lived. */
   private readonly streamDocker: Docker;
@@ -305,5 +310,40 @@ export class DockerodeSwarm implements SwarmClient {
       if (statusCodeOf((err as Error).cause) === 404) return null;
       throw err;
     }
+  }
+
+  async inspectNetwork(name: string): Promise<NetworkInfo | null> {
+    const nets = (await this.call('list networks', () => this.docker.listNetworks({ filters: { name: [name] } }))) as Array<{ Name: string; Driver: string; Scope: string }>;
+    // The name filter matches substrings: keep the exact one.
+    const net = nets.find((n) => n.Name === name);
+    return net ? { name: net.Name, driver: net.Driver, scope: net.Scope } : null;
+  }
+
+  async listNetworks(labelFilter: string): Promise<DockerObject[]> {
+    const nets = (await this.call('list networks', () => this.docker.listNetworks({ filters: { label: [labelFilter] } }))) as Array<{ Id: string; Name: string }>;
+    return nets.map((n) => ({ id: n.Id, name: n.Name }));
+  }
+
+  async removeNetwork(id: string): Promise<void> {
+    try {
+      await this.call(`remove network ${id}`, () => this.docker.getNetwork(id).remove());
+    } catch (err) {
+      if (statusCodeOf((err as Error).cause) === 404) return;
+      throw err;
+    }
+  }
+
+  async listConfigsAndSecrets(labelFilter: string): Promise<DockerObject[]> {
+    const filters = { label: [labelFilter] };
+    const [configs, secrets] = await Promise.all([
+      this.call('list configs', () => this.docker.listConfigs({ filters })) as Promise<Array<{ ID: string; Spec?: { Name?: string } }>>,
+      this.call('list secrets', () => this.docker.listSecrets({ filters })) as Promise<Array<{ ID: string; Spec?: { Name?: string } }>>,
+    ]);
+    return [...configs, ...secrets].map((o) => ({ id: o.ID, name: o.Spec?.Name ?? o.ID }));
+  }
+
+  async listLocalContainers(labelFilter: string): Promise<DockerObject[]> {
+    const list = await this.call('list containers', () => this.docker.listContainers({ all: true, filters: { label: [labelFilter] } }));
+    return list.map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, '') }));
   }
 }

@@ -21,6 +21,9 @@ export interface ServiceInfo {
   templateKey: string;
   /** Memory reservation and limit of one task (TaskTemplate.Resources), when set. */
   memory?: { reservation?: number | undefined; limit?: number | undefined } | undefined;
+  /** Swarm's rolling-update state (updating, paused, completed, rollback_*), if an update ran. */
+  updateState?: string | undefined;
+  updateMessage?: string | undefined;
 }
 
 /** Swarm task states (api/types/swarm/task.go), in lifecycle order. */
@@ -113,6 +116,31 @@ export interface SwarmClient {
   watchServices(signal: AbortSignal, onEvent: (event: ServiceEvent) => void): Promise<void>;
   /** Network byte counters of a container on an engine this client reaches; null if not local. */
   containerNetworkBytes(containerId: string): Promise<ContainerNetworkBytes | null>;
+}
+
+export interface NetworkInfo {
+  name: string;
+  driver: string;
+  scope: string;
+}
+
+/** A network, config, secret or container: what deploy lists and removes. */
+export interface DockerObject {
+  id: string;
+  name: string;
+}
+
+/** What deploy needs beyond SwarmClient: the other objects a stack owns. */
+export interface SwarmStackClient {
+  /** Exact-name lookup; null when no such network. */
+  inspectNetwork(name: string): Promise<NetworkInfo | null>;
+  /** Networks carrying a label filter ("key=value"). */
+  listNetworks(labelFilter: string): Promise<DockerObject[]>;
+  /** Removes a network; one already gone is not an error. */
+  removeNetwork(id: string): Promise<void>;
+  listConfigsAndSecrets(labelFilter: string): Promise<DockerObject[]>;
+  /** Containers on the engine this client talks to (other nodes' agents remove theirs). */
+  listLocalContainers(labelFilter: string): Promise<DockerObject[]>;
 }
 
 export class SwarmUnavailableError extends Error {

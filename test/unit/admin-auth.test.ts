@@ -2,6 +2,7 @@
 // every route covered, roles, the metrics token, login/session/logout, Origin checks, expiry,
 // bounded sessions, and tokens never in a log line.
 import { spawnSync } from 'node:child_process';
+import { AppSettings } from '../../src/apps/app-settings.js';
 import { inspect } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -59,7 +60,7 @@ async function adminApp(t: { teardown(fn: () => unknown): void }, auth: Partial<
     traffic,
     metrics: new Metrics({ defaultMetrics: false }),
     log,
-    swarm,
+    settings: new AppSettings(swarm),
     reaper,
     auth: { tokens: adminTokens({ operate: OPERATE, read: READ }), store: new MemoryStore(clock.now), sessionTtlMs: 3_600_000, now: clock.now, ...auth },
   });

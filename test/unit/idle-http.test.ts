@@ -1,6 +1,7 @@
 // The idle path at the HTTP edge, with fakes and inject(): the uptime-monitor answer in the proxy
 // app, the ops routes and /metrics in the admin app.
 import t from 'tap';
+import { AppSettings } from '../../src/apps/app-settings.js';
 import type { AppRegistry } from '../../src/discovery/app-registry.js';
 import { buildAdminApp } from '../../src/http/admin.js';
 import { buildProxyApp } from '../../src/http/app.js';
@@ -118,7 +119,7 @@ function adminSetup() {
 
 t.test('PUT /api/apps/:service/idle-timeout validates and writes the label', async (t) => {
   const f = adminSetup();
-  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper, auth: f.auth.auth });
+  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, settings: new AppSettings(f.swarm), reaper: f.reaper, auth: f.auth.auth });
   t.teardown(() => app.close());
   const put = (service: string, body: unknown) => app.inject({ method: 'PUT', url: `/api/apps/${service}/idle-timeout`, payload: body as object, headers: f.auth.headers });
 
@@ -146,7 +147,7 @@ t.test('PUT /api/apps/:service/idle-timeout validates and writes the label', asy
 
 t.test('POST sleep and wake', async (t) => {
   const f = adminSetup();
-  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper, auth: f.auth.auth });
+  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, settings: new AppSettings(f.swarm), reaper: f.reaper, auth: f.auth.auth });
   t.teardown(() => app.close());
 
   const end = f.traffic.begin('web');
@@ -170,7 +171,7 @@ t.test('POST sleep and wake', async (t) => {
 
 t.test('/metrics shows the idle scale-down, the state and the seconds since activity', async (t) => {
   const f = adminSetup();
-  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, swarm: f.swarm, reaper: f.reaper, auth: f.auth.auth });
+  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, settings: new AppSettings(f.swarm), reaper: f.reaper, auth: f.auth.auth });
   t.teardown(() => app.close());
   f.metrics.setState('web', 'awake');
   await f.reaper.check();

@@ -1,6 +1,7 @@
 // "Keep awake until" (the dashboard's action): PUT /api/apps/:service/keep-awake on the real admin
 // app (auth included), the label it writes, and the reaper honouring it (fake clock and swarm).
 import pino from 'pino';
+import { AppSettings } from '../../src/apps/app-settings.js';
 import t from 'tap';
 import type { AppRegistry } from '../../src/discovery/app-registry.js';
 import { buildAdminApp } from '../../src/http/admin.js';
@@ -37,7 +38,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, replicas = 0) {
     traffic: new OwnTraffic(),
     metrics: new Metrics({ defaultMetrics: false }),
     log: pino({ level: 'silent' }),
-    swarm,
+    settings: new AppSettings(swarm),
     auth: { tokens: adminTokens({ operate: OPERATE, read: READ }), store: new MemoryStore(), sessionTtlMs: 3_600_000 },
   });
   t.teardown(() => app.close());
