@@ -117,7 +117,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.all('*', async (request, reply) => {
     const routed = request.routed;
     if (!routed) throw new UnknownHostError(request.headers.host ?? '');
-    const endpoint = await readyEndpoint({ conn: reply.raw }, routed);
+    const endpoint = await readyEndpoint(reply.raw, routed);
     if (!endpoint) return reply; // client left while held: nobody to answer
     if (request.url === waitPath) {
       return reply.code(204).header('cache-control', 'no-store').send();

@@ -89,11 +89,11 @@ export function runChain(x: Exchange, c: ChainContext, steps: readonly ChainStep
 }
 
 /** Awaits the routed request's endpoint: undefined when the client left meanwhile (nobody to answer). */
-export async function readyEndpoint(x: Pick<Exchange, 'conn'>, routed: Routed): Promise<Endpoint | undefined> {
+export async function readyEndpoint(conn: Exchange['conn'], routed: Routed): Promise<Endpoint | undefined> {
   try {
     return await routed.endpoint;
   } catch (err) {
-    if (x.conn.destroyed) return undefined;
+    if (conn.destroyed) return undefined;
     throw asActivatorError(err, routed.entry.policy.service);
   }
 }

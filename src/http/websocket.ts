@@ -45,7 +45,7 @@ export function attachWebSocketProxy(app: FastifyInstance, d: WebSocketDeps): vo
     socket.once('close', () => tunnels.delete(socket));
     const early = stashEarlyBytes(socket, head, d.maxEarlyBytes, () => fail(socket, req, new ActivatorError('SA_BAD_REQUEST', `sent more than ${d.maxEarlyBytes} bytes before the upgrade was answered`, entry.policy.service)));
 
-    const endpoint = await readyEndpoint(x, outcome);
+    const endpoint = await readyEndpoint(socket, outcome);
     const gone = () => socket.destroyed || !socket.writable; // the client left, or was refused (too many early bytes)
     if (!endpoint || gone()) return;
     await sendWithRetries({
