@@ -1,6 +1,7 @@
 /**
- * Domain errors and the one table that maps them to HTTP answers. Domain code throws these;
- * only src/http/error-page.ts turns them into responses.
+ * Domain errors and the one table that maps them to HTTP answers (ERROR_CODES). Every error
+ * answer of the proxy, the WebSocket path and the admin app is a row of it; only
+ * src/http/error-page.ts turns an error into a response.
  *
  * `message` goes to the client, so it never carries internals (task IPs and IDs, Docker's or
  * Swarm's messages, stack traces); `detail` carries them to the log line only.
@@ -12,6 +13,8 @@ export class ActivatorError extends Error {
   retryAfterSeconds: number | undefined;
   /** For the log only: what the client must not see (task error, Docker's message, addresses). */
   readonly detail: string | undefined;
+  /** The table's status, where fastify looks for it (an error from a body stream, say). */
+  readonly statusCode: number;
 
   constructor(
     readonly code: ErrorCode,
@@ -22,6 +25,7 @@ export class ActivatorError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = code;
     this.detail = options?.detail;
+    this.statusCode = ERROR_CODES[code].status;
   }
 }
 
@@ -34,11 +38,13 @@ export const ERROR_CODES = {
   SA_TOO_MANY_HELD: { status: 503, retryAfter: true, title: 'Too many requests waiting for this app' },
   SA_OVERLOADED: { status: 503, retryAfter: true, title: 'The activator is holding too much right now' },
   SA_SHUTTING_DOWN: { status: 503, retryAfter: true, title: 'The activator is shutting down' },
+  SA_NOT_CONFIGURED: { status: 501, retryAfter: false, title: 'Not available in this activator' },
   SA_WAKE_TIMEOUT: { status: 504, retryAfter: false, title: 'The app did not become ready in time' },
   SA_BAD_REQUEST: { status: 400, retryAfter: false, title: 'Bad request' },
   SA_NOT_FOUND: { status: 404, retryAfter: false, title: 'Not found' },
   SA_UNAUTHORIZED: { status: 401, retryAfter: false, title: 'Authentication required' },
   SA_FORBIDDEN: { status: 403, retryAfter: false, title: 'Forbidden' },
+  SA_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryAfter: false, title: 'Unsupported media type' },
   SA_STORE_UNAVAILABLE: { status: 503, retryAfter: true, title: 'The session store is unavailable' },
   SA_INTERNAL: { status: 500, retryAfter: false, title: 'Internal error' },
 } as const;
@@ -48,6 +54,19 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class UnknownHostError extends ActivatorError {
   constructor(host: string) {
     super('SA_UNKNOWN_HOST', `no app is registered for host "${host}"`);
+  }
+}
+
+export class BodyTooLargeError extends ActivatorError {
+  constructor(limitBytes: number, lengthBytes?: number) {
+    super('SA_BODY_TOO_LARGE', lengthBytes === undefined ? `request body is over the ${limitBytes}-byte limit` : `request body of ${lengthBytes} bytes is over the ${limitBytes}-byte limit`);
+  }
+}
+
+/** A request that arrives while the activator closes (SIGTERM): another replica, or a retry, serves it. */
+export class ShuttingDownError extends ActivatorError {
+  constructor() {
+    super('SA_SHUTTING_DOWN', 'the activator is shutting down; try again shortly');
   }
 }
 

@@ -13,7 +13,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminToken, AdminTokens } from '../config.js';
-import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { ActivatorError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { ADMIN_RETRY_AFTER_SECONDS, sendProblem, toProblem } from './error-page.js';
 import type { SessionRole, Store } from '../store/store.js';
 
 export type AdminRole = SessionRole;
@@ -72,10 +73,8 @@ function sessionKey(id: string): string {
 }
 
 function problem(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
-  const { status, retryAfter } = ERROR_CODES[code];
-  if (status === 401) reply.header('www-authenticate', `Bearer realm="${AUTH_REALM}"`);
-  if (retryAfter) reply.header('retry-after', '5');
-  return reply.code(status).header('cache-control', 'no-store').header('x-activator-error', code).type('application/json; charset=utf-8').send({ error: code, status, message });
+  if (ERROR_CODES[code].status === 401) reply.header('www-authenticate', `Bearer realm="${AUTH_REALM}"`);
+  return sendProblem(reply, toProblem(new ActivatorError(code, message), ADMIN_RETRY_AFTER_SECONDS), false);
 }
 
 /** The host part of Origin, or of Referer when there is no Origin; undefined when neither is usable. */

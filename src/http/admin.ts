@@ -4,10 +4,11 @@
  * wake now). Every route but /healthz, /readyz (and /metrics without a metrics token) needs a
  * token or a session: src/http/admin-auth.ts.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppSettings } from '../apps/app-settings.js';
 import type { AppRegistry } from '../discovery/app-registry.js';
+import { ActivatorError } from '../errors.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { savingsReport, type SavingsInput } from '../savings/savings.js';
 import type { IdleReaper, ScaleDownOutcome } from '../idle/reaper.js';
@@ -19,7 +20,7 @@ import { appViews } from './app-view.js';
 import { registerDashboard } from './dashboard.js';
 import { registerKeepAwakeRoutes } from './keep-awake-routes.js';
 import { installAdminAuth, type AdminAuthOptions } from './admin-auth.js';
-import { sendProblem, toProblem } from './error-page.js';
+import { ADMIN_RETRY_AFTER_SECONDS, sendProblem, toProblem } from './error-page.js';
 
 export interface AdminDeps {
   registry: AppRegistry;
@@ -55,8 +56,8 @@ const SLEEP_STATUS: Record<ScaleDownOutcome, number> = {
   error: 500,
 };
 
-function fail(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
-  return reply.code(status).header('cache-control', 'no-store').send({ error, status, message });
+function notManaged(service: string): ActivatorError {
+  return new ActivatorError('SA_NOT_FOUND', `no app named "${service}" is managed by this activator`);
 }
 
 export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
@@ -66,6 +67,15 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: deps.log.child({ module: 'admin' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   // First, so that the hook covers every route registered after it.
   await installAdminAuth(app, deps.auth);
+  // Every error answer is a row of the error table (src/errors.ts), in JSON.
+  app.setErrorHandler((err, request, reply) => {
+    const problem = toProblem(err, ADMIN_RETRY_AFTER_SECONDS);
+    if (problem.status >= 500) request.log.warn({ err, detail: problem.detail, url: request.url }, `admin ${request.method} ${request.url}: ${problem.code}`);
+    return sendProblem(reply, problem, false);
+  });
+  app.setNotFoundHandler((request) => {
+    throw new ActivatorError('SA_NOT_FOUND', `no admin route ${request.method} ${request.url.split('?')[0] ?? ''}`);
+  });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
@@ -78,7 +88,7 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
   });
   app.get('/api/apps', async () => appViews(registry.all(), deps));
 
-  app.get<{ Querystring: { since?: string } }>('/api/report', async (request, reply) => {
+  app.get<{ Querystring: { since?: string } }>('/api/report', async (request) => {
     const raw = request.query.since;
     let from: number | undefined;
     if (raw !== undefined && raw !== '' && raw !== 'all') {
@@ -86,29 +96,29 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
       try {
         ms = parseDuration(raw);
       } catch (err) {
-        return fail(reply, 400, 'SA_BAD_REQUEST', `since: ${(err as Error).message}`);
+        throw new ActivatorError('SA_BAD_REQUEST', `since: ${(err as Error).message}`);
       }
-      if (ms <= 0) return fail(reply, 400, 'SA_BAD_REQUEST', 'since: must be longer than 0 (e.g. 7d), or "all"');
+      if (ms <= 0) throw new ActivatorError('SA_BAD_REQUEST', 'since: must be longer than 0 (e.g. 7d), or "all"');
       from = Date.now() - ms;
     }
     return savingsReport(deps.savings?.() ?? [], { from, to: Date.now() });
   });
 
-  app.put<{ Params: { service: string }; Body: unknown }>('/api/apps/:service/idle-timeout', async (request, reply) => {
+  app.put<{ Params: { service: string }; Body: unknown }>('/api/apps/:service/idle-timeout', async (request) => {
     const { service } = request.params;
     const entry = registry.byService(service);
-    if (!entry) return fail(reply, 404, 'SA_NOT_FOUND', `no app named "${service}" is managed by this activator`);
-    if (!deps.settings) return fail(reply, 501, 'SA_NOT_CONFIGURED', 'this admin app has no Docker access');
+    if (!entry) throw notManaged(service);
+    if (!deps.settings) throw new ActivatorError('SA_NOT_CONFIGURED', 'this admin app has no Docker access');
     const raw = (request.body as { idleTimeout?: unknown } | undefined)?.idleTimeout;
-    if (typeof raw !== 'string' || raw.trim() === '') return fail(reply, 400, 'SA_BAD_REQUEST', 'idleTimeout: expected a duration string such as "10m" or "1h30m"');
+    if (typeof raw !== 'string' || raw.trim() === '') throw new ActivatorError('SA_BAD_REQUEST', 'idleTimeout: expected a duration string such as "10m" or "1h30m"');
     let ms: number;
     try {
       ms = parseDuration(raw);
     } catch (err) {
-      return fail(reply, 400, 'SA_BAD_REQUEST', `idleTimeout: ${(err as Error).message}`);
+      throw new ActivatorError('SA_BAD_REQUEST', `idleTimeout: ${(err as Error).message}`);
     }
     if (ms < MIN_IDLE_TIMEOUT_MS || ms > MAX_IDLE_TIMEOUT_MS) {
-      return fail(reply, 400, 'SA_BAD_REQUEST', `idleTimeout: must be between ${formatDuration(MIN_IDLE_TIMEOUT_MS)} and ${formatDuration(MAX_IDLE_TIMEOUT_MS)}`);
+      throw new ActivatorError('SA_BAD_REQUEST', `idleTimeout: must be between ${formatDuration(MIN_IDLE_TIMEOUT_MS)} and ${formatDuration(MAX_IDLE_TIMEOUT_MS)}`);
     }
     // The registry sees the update event and the reaper uses the new value from its next check.
     const updated = await deps.settings.setIdleTimeout(service, raw.trim());
@@ -119,23 +129,19 @@ export async function buildAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
   app.post<{ Params: { service: string } }>('/api/apps/:service/sleep', async (request, reply) => {
     const { service } = request.params;
     const entry = registry.byService(service);
-    if (!entry) return fail(reply, 404, 'SA_NOT_FOUND', `no app named "${service}" is managed by this activator`);
-    if (!deps.reaper) return fail(reply, 501, 'SA_NOT_CONFIGURED', 'idle scale-down is not running in this activator');
+    if (!entry) throw notManaged(service);
+    if (!deps.reaper) throw new ActivatorError('SA_NOT_CONFIGURED', 'idle scale-down is not running in this activator');
     // Skips the idle timeout and min-awake; never cuts a connection open through the activator or a wake.
     const outcome = await deps.reaper.scaleDown(entry, { reason: 'sleep: ops API', force: true });
     return reply.code(SLEEP_STATUS[outcome]).send({ service, outcome });
   });
 
-  app.post<{ Params: { service: string } }>('/api/apps/:service/wake', async (request, reply) => {
+  app.post<{ Params: { service: string } }>('/api/apps/:service/wake', async (request) => {
     const { service } = request.params;
     const entry = registry.byService(service);
-    if (!entry) return fail(reply, 404, 'SA_NOT_FOUND', `no app named "${service}" is managed by this activator`);
+    if (!entry) throw notManaged(service);
     const started = performance.now();
-    try {
-      await coordinator.wakeNow(entry, AbortSignal.timeout(entry.policy.wakeTimeoutMs + 1000), 'ops API');
-    } catch (err) {
-      return sendProblem(request, reply, toProblem(err, 5));
-    }
+    await coordinator.wakeNow(entry, AbortSignal.timeout(entry.policy.wakeTimeoutMs + 1000), 'ops API');
     deps.reaper?.touch(service); // a full idle timeout from now
     return { service, state: 'awake', ms: Math.round(performance.now() - started) };
   });

@@ -1,6 +1,11 @@
-/** The one place errors become HTTP answers: status, and JSON or a small HTML page (callers log). */
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ActivatorError, ERROR_CODES, type ErrorCode } from '../errors.js';
+/**
+ * The one place errors become HTTP answers: the row of the error table (src/errors.ts), then JSON
+ * or a small HTML page, the same for a fastify reply (proxy, admin) and a raw upgrade socket.
+ * Callers log (problem-log.ts on the proxy path).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyError, FastifyReply } from 'fastify';
+import { ActivatorError, ERROR_CODES, asActivatorError, type ErrorCode } from '../errors.js';
 
 export interface HttpProblem {
   status: number;
@@ -14,48 +19,68 @@ export interface HttpProblem {
   retryAfterSeconds: number | undefined;
 }
 
-/** Fastify's own client errors keep their status; everything else is an internal error. */
+/** A finished answer: status, headers, body. */
+export interface RenderedAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Client errors fastify raised (bad JSON, a body over bodyLimit, a cut-off body, …), by their status; any other 4xx is a bad request. */
+const FASTIFY_CLIENT_ERRORS: ReadonlyMap<number, ErrorCode> = new Map([
+  [413, 'SA_BODY_TOO_LARGE'],
+  [415, 'SA_UNSUPPORTED_MEDIA_TYPE'],
+]);
+
+/** Any error → its row of the table. Fastify's client errors keep their message; anything else is asActivatorError's. */
 export function toProblem(err: unknown, retryAfterSeconds: number): HttpProblem {
-  if (err instanceof ActivatorError) {
-    const meta = ERROR_CODES[err.code];
-    return {
-      status: meta.status,
-      code: err.code,
-      title: meta.title,
-      message: err.message,
-      detail: err.detail,
-      app: err.app,
-      retryAfterSeconds: err.retryAfterSeconds ?? (meta.retryAfter ? retryAfterSeconds : undefined),
-    };
+  const fe = err as Partial<FastifyError> | undefined;
+  if (!(err instanceof ActivatorError) && typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return problem(FASTIFY_CLIENT_ERRORS.get(fe.statusCode) ?? 'SA_BAD_REQUEST', fe.message ?? 'bad request', retryAfterSeconds);
   }
-  const fe = err as FastifyError;
-  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return problem('SA_BODY_TOO_LARGE', fe.message, retryAfterSeconds);
-  }
-  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, code: fe.code ?? 'SA_BAD_REQUEST', title: 'Bad request', message: fe.message, detail: undefined, app: undefined, retryAfterSeconds: undefined };
-  }
-  // Anything unexpected: its message may carry internals, so the client gets a generic one.
-  return problem('SA_INTERNAL', 'internal error (logged by the activator)', retryAfterSeconds, fe?.message ?? String(err));
+  // Anything unexpected becomes SA_INTERNAL (or SA_DOCKER_UNAVAILABLE): its message may carry
+  // internals, so the client gets a generic one and the log the detail.
+  const e = asActivatorError(err);
+  const meta = ERROR_CODES[e.code];
+  return {
+    status: meta.status,
+    code: e.code,
+    title: meta.title,
+    message: e.message,
+    detail: e.detail,
+    app: e.app,
+    retryAfterSeconds: e.retryAfterSeconds ?? (meta.retryAfter ? retryAfterSeconds : undefined),
+  };
 }
 
-function problem(code: ErrorCode, message: string, retryAfterSeconds: number, detail?: string): HttpProblem {
+function problem(code: ErrorCode, message: string, retryAfterSeconds: number): HttpProblem {
   const meta = ERROR_CODES[code];
-  return { status: meta.status, code, title: meta.title, message, detail, app: undefined, retryAfterSeconds: meta.retryAfter ? retryAfterSeconds : undefined };
+  return { status: meta.status, code, title: meta.title, message, detail: undefined, app: undefined, retryAfterSeconds: meta.retryAfter ? retryAfterSeconds : undefined };
 }
 
-export function wantsHtml(request: FastifyRequest): boolean {
-  const accept = request.headers.accept ?? '';
+export function wantsHtml(headers: IncomingHttpHeaders): boolean {
+  const accept = headers.accept ?? '';
   return accept.includes('text/html');
 }
 
-export function sendProblem(request: FastifyRequest, reply: FastifyReply, p: HttpProblem): FastifyReply {
-  reply.code(p.status).header('x-activator-error', p.code).header('cache-control', 'no-store');
-  if (p.retryAfterSeconds !== undefined) reply.header('retry-after', String(p.retryAfterSeconds));
-  if (wantsHtml(request)) {
-    return reply.type('text/html; charset=utf-8').send(errorHtml(p));
+/** The answer for a problem: JSON, or a small HTML page for a browser (`html`). */
+export function renderProblem(p: HttpProblem, html: boolean): RenderedAnswer {
+  const headers: Record<string, string> = { 'x-activator-error': p.code, 'cache-control': 'no-store' };
+  if (p.retryAfterSeconds !== undefined) headers['retry-after'] = String(p.retryAfterSeconds);
+  if (html) {
+    headers['content-type'] = 'text/html; charset=utf-8';
+    return { status: p.status, headers, body: errorHtml(p) };
   }
-  return reply.type('application/json; charset=utf-8').send({ error: p.code, status: p.status, message: p.message, ...(p.app ? { app: p.app } : {}) });
+  headers['content-type'] = 'application/json; charset=utf-8';
+  return { status: p.status, headers, body: JSON.stringify({ error: p.code, status: p.status, message: p.message, ...(p.app ? { app: p.app } : {}) }) };
+}
+
+/** The admin app answers in JSON (an API), with this Retry-After where the table asks for one. */
+export const ADMIN_RETRY_AFTER_SECONDS = 5;
+
+export function sendProblem(reply: FastifyReply, p: HttpProblem, html: boolean): FastifyReply {
+  const answer = renderProblem(p, html);
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
 export function escapeHtml(text: string): string {

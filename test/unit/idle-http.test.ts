@@ -188,3 +188,26 @@ t.test('/metrics shows the idle scale-down, the state and the seconds since acti
   t.match(text, /activator_app_state\{app="web",state="awake"\} 0\n/);
   t.match(text, /activator_seconds_since_last_activity\{app="web"\} 42\n/);
 });
+
+t.test('admin errors are rows of the error table: 501 SA_NOT_CONFIGURED without Docker or reaper, a table 404 for an unknown route', async (t) => {
+  const f = adminSetup();
+  const app = await buildAdminApp({ registry: f.registry as unknown as AppRegistry, coordinator: f.coordinator as unknown as WakeCoordinator, traffic: f.traffic, metrics: f.metrics, log: silentLog, auth: f.auth.auth });
+  t.teardown(() => app.close());
+  for (const [method, url, body] of [
+    ['PUT', '/api/apps/web/idle-timeout', { idleTimeout: '10m' }],
+    ['POST', '/api/apps/web/sleep', undefined],
+    ['PUT', '/api/apps/web/keep-awake', { until: null }],
+  ] as const) {
+    const r = await app.inject({ method, url, headers: f.auth.headers, ...(body ? { payload: body } : {}) });
+    t.equal(r.statusCode, 501, `${method} ${url}`);
+    t.equal(r.headers['x-activator-error'], 'SA_NOT_CONFIGURED');
+    t.equal(r.json<{ error: string }>().error, 'SA_NOT_CONFIGURED');
+  }
+  const unknown = await app.inject({ method: 'GET', url: '/api/nothing-here?x=1', headers: f.auth.headers });
+  t.equal(unknown.statusCode, 404);
+  t.equal(unknown.headers['x-activator-error'], 'SA_NOT_FOUND');
+  t.same(unknown.json(), { error: 'SA_NOT_FOUND', status: 404, message: 'no admin route GET /api/nothing-here' });
+  const badJson = await app.inject({ method: 'PUT', url: '/api/apps/web/idle-timeout', headers: { ...f.auth.headers, 'content-type': 'application/json' }, payload: '{"idleTimeout": ' });
+  t.equal(badJson.statusCode, 400, 'fastify’s own client errors keep their status');
+  t.equal(badJson.headers['x-activator-error'], 'SA_BAD_REQUEST');
+});

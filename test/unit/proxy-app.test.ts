@@ -4,6 +4,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import t from 'tap';
 import pino from 'pino';
 import { WebSocketServer } from 'ws';
@@ -27,7 +28,16 @@ interface Seen {
   body: string;
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => void, appLog = log) {
+interface SetupOptions {
+  /** Uptime-monitor User-Agents (ACTIVATOR_MONITOR_USER_AGENTS). */
+  monitorUserAgents?: RegExp;
+  /** Leave the app asleep (no wake before the test). */
+  asleep?: boolean;
+  /** The origin leaves these upgrades unanswered (a task whose node is gone). */
+  ignoreUpgrade?: (req: IncomingMessage) => boolean;
+}
+
+async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => void, appLog = log, opts: SetupOptions = {}) {
   const seen: Seen[] = [];
   const origin: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -38,7 +48,14 @@ async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: I
       else res.end('ok');
     });
   });
-  const wss = new WebSocketServer({ server: origin });
+  const wss = new WebSocketServer({ noServer: true });
+  origin.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (opts.ignoreUpgrade?.(req)) {
+      socket.once('end', () => socket.destroy()); // the server's sockets are half-open: close it once the activator gives up
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
   wss.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
   const addr = origin.address();
@@ -53,7 +70,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: I
   const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 5 });
   const traffic = new OwnTraffic(metrics);
   const app = await buildProxyApp({
-    config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200 },
+    config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: opts.monitorUserAgents, monitorPaths: undefined, monitorStatus: 200 },
     registry,
     coordinator,
     traffic,
@@ -74,8 +91,8 @@ async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: I
   // Wake it once (in memory), so the tests below run on the fast path.
   const entry = registry.byService('web');
   if (!entry) throw new Error('not discovered');
-  await coordinator.ensureReady(entry, new AbortController().signal);
-  return { url, port: Number(url.split(':')[2]), seen, traffic, app, swarm };
+  if (!opts.asleep) await coordinator.ensureReady(entry, new AbortController().signal);
+  return { url, port: Number(url.split(':')[2]), seen, traffic, app, swarm, metrics };
 }
 
 t.test('a client that leaves during a POST does not leave the app "open" forever', async (t) => {
@@ -519,4 +536,95 @@ t.test('a task lost with a request in flight (its node gone: no answer, no reset
   t.equal(post.status, 502, 'a POST is not sent twice');
   t.equal(post.header('x-activator-error'), 'SA_UPSTREAM_ERROR');
   t.match(post.json<{ message: string }>().message, /task was lost while a POST was in flight/);
+});
+
+/** A raw upgrade request on its own connection; resolves with everything the activator sent back. */
+function rawUpgrade(url: string, path: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = connect(Number(url.split(':')[2]), '127.0.0.1', () => {
+      const lines = [`GET ${path} HTTP/1.1`, 'Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+      sock.write(`${lines.join('\r\n')}\r\n\r\n`);
+    });
+    let data = '';
+    sock.on('data', (c) => (data += c.toString()));
+    sock.on('close', () => resolve(data));
+    setTimeout(() => sock.destroy(), 3000);
+  });
+}
+
+t.test('WebSocket: an uptime monitor gets the cheap answer, as for HTTP: no wake, no tunnel, no activity', async (t) => {
+  const { url, swarm, traffic, metrics } = await setup(t, undefined, log, { monitorUserAgents: /Uptime-Kuma/, asleep: true });
+  const asleep = await rawUpgrade(url, '/chat', { Host: 'web.test', 'User-Agent': 'Uptime-Kuma/1.23' });
+  t.match(asleep, /^HTTP\/1\.1 200 /, 'answered by the activator itself');
+  t.match(asleep, /x-activator-state: asleep/i);
+  t.match(asleep, /\r\n\r\nasleep\n$/);
+  t.notOk(swarm.calls.some((c) => c.startsWith('scale ')), 'the app was not woken');
+  t.equal(traffic.open('web'), 0, 'no activity');
+  t.same((await metrics.monitorRequests.get()).values.map((v) => [v.labels.app, v.value]), [['web', 1]]);
+
+  // Anyone else's upgrade wakes the app and gets its tunnel.
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/chat`, { headers: { host: 'web.test' } });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  t.ok(swarm.calls.includes('scale web 1'), 'a user’s upgrade wakes it');
+  ws.close();
+  const awake = await rawUpgrade(url, '/chat', { Host: 'web.test', 'User-Agent': 'Uptime-Kuma/1.23' });
+  t.match(awake, /^HTTP\/1\.1 200 [^]*x-activator-state: /i, 'awake now, and still answered by the activator, not tunnelled');
+});
+
+t.test('WebSocket: an upgrade whose task is lost before it answers goes to the new task', async (t) => {
+  let released = false;
+  const { url, swarm } = await setup(t, undefined, log, { ignoreUpgrade: (req) => req.url === '/hang' && !released });
+  setTimeout(() => {
+    // What Swarm does when it marks the node down: the old task is to shut down, a new one runs.
+    const tasks = swarm.tasks.get('id-web') ?? [];
+    for (const task of tasks) task.desiredState = 'shutdown';
+    tasks.push({ ...(tasks[0] as TaskInfo), id: `task-web-${tasks.length}`, state: 'running', desiredState: 'running' });
+    released = true;
+  }, 300);
+  const { default: WebSocket } = await import('ws');
+  const started = Date.now();
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/hang`, { headers: { host: 'web.test' }, handshakeTimeout: 10_000 });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  t.ok(Date.now() - started < 9000, `the upgrade was sent again after the task check (${Date.now() - started} ms)`);
+  const echoed = await new Promise<string>((resolve) => {
+    ws.once('message', (m) => resolve((m as Buffer).toString()));
+    ws.send('still there');
+  });
+  t.equal(echoed, 'still there', 'the tunnel goes to the new task');
+});
+
+t.test('requests that arrive while the proxy closes get 503 SA_SHUTTING_DOWN from the error table', async (t) => {
+  let first: (() => void) | undefined;
+  const { url, app } = await setup(t, (req, res) => {
+    if (req.url === '/slow') first = () => res.end('slow done');
+    else res.end('ok');
+  });
+  const sock = connect(Number(url.split(':')[2]), '127.0.0.1');
+  let data = '';
+  sock.on('data', (c) => (data += c.toString()));
+  const closedSock = new Promise((resolve) => sock.once('close', resolve));
+  sock.write('GET /slow HTTP/1.1\r\nHost: web.test\r\n\r\n');
+  while (!first) await new Promise((r) => setTimeout(r, 10));
+  const closing = app.close();
+  await new Promise((r) => setTimeout(r, 50));
+  // A pipelined request on the busy keep-alive connection reaches the chain during the close.
+  sock.write('GET /after HTTP/1.1\r\nHost: web.test\r\nAccept: application/json\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 50));
+  first();
+  await Promise.race([closedSock, new Promise((r) => setTimeout(r, 3000))]);
+  sock.destroy();
+  await closing;
+  t.match(data, /^HTTP\/1\.1 200 [^]*slow done/, 'the request in flight is served');
+  const second = data.slice(data.indexOf('slow done'));
+  t.match(second, /HTTP\/1\.1 503 /);
+  t.match(second, /x-activator-error: SA_SHUTTING_DOWN/i);
+  t.match(second, /retry-after: 5/i);
+  t.match(second, /"error":"SA_SHUTTING_DOWN"/);
 });
