@@ -60,7 +60,8 @@ export class WakeCoordinator {
   constructor(options: WakeCoordinatorOptions) {
     this.backoff = new WakeBackoff(options.retryBackoffMs ?? 0, options.log);
     this.lostTasks = new LostTaskCheck(options.swarm, this.endpoints);
-    this.wakeDeps = { ...options, endpoints: this.endpoints, backoff: this.backoff };
+    const { registry, swarm, readiness, metrics, log, probeIntervalMs, onWoken, history } = options;
+    this.wakeDeps = { registry, swarm, readiness, metrics, log, probeIntervalMs, onWoken, history, endpoints: this.endpoints, backoff: this.backoff };
     options.registry.on('changed', (service, entry) => {
       // Scaled down or removed: the cached task addresses are gone. Other updates keep them;
       // a replaced task is caught by the proxy's connection error instead.
