@@ -19,7 +19,7 @@ export class Metrics {
   readonly wakeFailures = new Counter({ name: 'activator_wake_failures_total', help: 'Wakes that failed, by reason', labelNames: ['app', 'reason'], registers: [this.registry] });
   readonly held = new Gauge({ name: 'activator_held_requests', help: 'Requests waiting for an app to wake', labelNames: ['app'], registers: [this.registry] });
   private inFlightSource: (() => Iterable<[string, number]>) | undefined;
-  /** Read at scrape time (readInFlightFrom), not written per request: that was 1% of hot-path CPU. */
+  /** Read at scrape time (readInFlightFrom), not written per request (hot-path CPU: docs/performance.md). */
   readonly inFlight: Gauge<'app'> = new Gauge({ name: 'activator_in_flight', help: 'Requests and connections open through the activator', labelNames: ['app'], registers: [this.registry], collect: () => this.collectInFlight() });
   readonly state = new Gauge({ name: 'activator_app_state', help: '1 for the state each app is in (asleep, waking, awake)', labelNames: ['app', 'state'], registers: [this.registry] });
   readonly idleScaleDowns = new Counter({ name: 'activator_idle_scale_downs_total', help: 'Scale-downs of idle apps', labelNames: ['app'], registers: [this.registry] });

@@ -141,7 +141,7 @@ function createFastify(deps: HttpDeps, bounds: BoundsConfig): FastifyInstance {
     // Paths belong to the apps: pass them through as they came.
     routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 10_000 },
     requestIdHeader: false,
-    // No child logger per request (~1% of hot-path CPU): our lines carry host, url and app instead.
+    // No child logger per request (hot-path CPU: docs/performance.md): our lines carry host, url and app instead.
     childLoggerFactory: (logger) => logger,
     // Requests during close get SA_SHUTTING_DOWN from the chain (the error table), not fastify's own body.
     return503OnClosing: false,

@@ -67,7 +67,7 @@ function connectionListed(value: string, into: Set<string> | undefined): Set<str
 export class TrustedPeers {
   private readonly list = new BlockList();
   readonly describe: string[] = [];
-  /** Per connection: a BlockList check is ~2 µs, about 5% of a proxied request's CPU; keep-alive reuses sockets. */
+  /** Per connection, not per request: keep-alive reuses sockets (the check's cost: docs/performance.md). */
   private readonly bySocket = new WeakMap<object, boolean>();
 
   constructor(entries: readonly string[]) {

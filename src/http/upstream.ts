@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
+import { SlowRequests, type SlowRequest } from '../wake/lost-tasks.js';
 import { headersForClient } from './forwarding.js';
 
 export interface UpstreamTarget {
@@ -53,10 +54,10 @@ export class ForwardError extends Error {
 
 export class Upstream {
   private readonly agent: Agent;
-  private readonly slow: SlowRequests;
+  private readonly slow: SlowRequests<ResponseWriter>;
 
   constructor(opts: UpstreamOptions) {
-    this.slow = new SlowRequests(opts.slowCheckEveryMs);
+    this.slow = new SlowRequests<ResponseWriter>(opts.slowCheckEveryMs);
     this.agent = new Agent({
       connections: opts.connections,
       pipelining: 1,
@@ -95,42 +96,8 @@ export class Upstream {
   }
 }
 
-/**
- * Requests written to the app and not answered yet. One timer for all of them, not one per
- * request (a timer each cost several % of hot-path throughput): each period, a request that was
- * already waiting at the previous one is checked (ForwardOptions.giveUp).
- */
-class SlowRequests {
-  private readonly waiting = new Set<ResponseWriter>();
-  private timer: NodeJS.Timeout | undefined;
-  private period = 0;
-
-  constructor(private readonly everyMs: number) {}
-
-  add(writer: ResponseWriter): void {
-    writer.waitingSince = this.period;
-    this.waiting.add(writer);
-    this.timer ??= setInterval(() => this.sweep(), this.everyMs).unref();
-  }
-
-  delete(writer: ResponseWriter): void {
-    this.waiting.delete(writer);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  private sweep(): void {
-    if (this.waiting.size === 0) return this.stop();
-    for (const writer of this.waiting) if (writer.waitingSince < this.period) writer.checkSlow();
-    this.period++;
-  }
-}
-
 /** undici's (native, unwrapped) handler interface, writing to the client's response as bytes arrive. */
-class ResponseWriter implements Dispatcher.DispatchHandler {
+class ResponseWriter implements Dispatcher.DispatchHandler, SlowRequest {
   /** SlowRequests' period when this request started waiting for the app. */
   waitingSince = 0;
   private resume: (() => void) | undefined;
@@ -147,7 +114,7 @@ class ResponseWriter implements Dispatcher.DispatchHandler {
     private readonly opts: ForwardOptions,
     private readonly resolve: () => void,
     private readonly reject: (err: Error) => void,
-    private readonly slow: SlowRequests,
+    private readonly slow: SlowRequests<ResponseWriter>,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {

@@ -12,7 +12,7 @@
 import t from 'tap';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
 import { send } from '../helpers/http.js';
-import { createApp, docker, runId, serviceState } from '../helpers/swarm.js';
+import { createApp, docker, runId, serviceState, type SampleAppEcho } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 const run = runId('soak');
@@ -41,10 +41,6 @@ t.teardown(async () => {
   if (!t.passing()) t.comment(await activator?.logs());
   await activator?.stop();
 });
-
-interface Echo {
-  path: string;
-}
 
 async function oldTaskStillRunning(service: string): Promise<boolean> {
   const tasks = (await docker.listTasks({ filters: { service: [service] } })) as Array<{ DesiredState: string; Status: { State: string } }>;
@@ -80,7 +76,7 @@ t.test(`${CYCLES} cycles of requests at the idle boundary: 0 failed requests`, a
         try {
           const res = await send(`${activator.url}${path}`, { headers: { host: app.host }, timeoutMs: 30_000 });
           if (res.status !== 200) return { ok: false, cold: false, why: `${path}: HTTP ${res.status} ${res.header('x-activator-error') ?? ''} ${res.text().slice(0, 200)}` };
-          if (res.json<Echo>().path !== path) return { ok: false, cold: false, why: `${path}: answered for another path` };
+          if (res.json<SampleAppEcho>().path !== path) return { ok: false, cold: false, why: `${path}: answered for another path` };
           return { ok: true, cold: res.header('x-activator-cold-start') === 'true', why: '' };
         } catch (err) {
           return { ok: false, cold: false, why: `${path}: ${(err as Error).message}` };

@@ -10,7 +10,7 @@ import t from 'tap';
 import { Agent, request } from 'undici';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
 import { startDockerApiProxy, type DockerApiProxy } from '../helpers/docker-api-proxy.js';
-import { send } from '../helpers/http.js';
+import { rawExchange, send } from '../helpers/http.js';
 import { createApp, docker, runId, runningTasks, serviceLogs, serviceState, waitFor, type TestApp } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
@@ -48,18 +48,6 @@ t.teardown(async () => {
 
 const rss = async () => (await activator.metric('process_resident_memory_bytes')) ?? NaN;
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
-
-/** Sends raw bytes, returns what came back before the server closed (or the time ran out). */
-function rawExchange(port: number, data: string | Buffer, timeoutMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1', () => sock.write(data));
-    let out = '';
-    sock.on('data', (c) => (out += c.toString('latin1')));
-    sock.on('close', () => resolve(out));
-    sock.on('error', () => resolve(out));
-    setTimeout(() => sock.destroy(), timeoutMs);
-  });
-}
 
 /** Request heads the awake app logged (sample-app LOG_REQUESTS=1). */
 async function appSaw(marker: string): Promise<string[]> {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { RunningActivator } from '../helpers/activator.js';
 import { TRAEFIK_VERSION, onEdgeNetwork, startRig, type Edge } from '../helpers/traefik.js';
-import { DOCKER_HOST, createApp, runId, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
+import { DOCKER_HOST, createApp, runId, serviceState, waitAsleep, waitFor, watchReplicas, assertTestPostArrived, type SampleAppEcho } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -36,15 +36,6 @@ let edge: Edge;
 let activator: RunningActivator;
 let activatorIp: string;
 let stopRig: (() => Promise<void>) | undefined;
-
-interface Echo {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  body: string;
-  remoteAddress: string;
-}
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -143,15 +134,9 @@ t.test('a preview deployed asleep wakes through Traefik: body, headers and X-For
   wokenAt = Date.now();
   t.equal(cold.status, 200, cold.text());
   t.equal(cold.header('x-activator-cold-start'), 'true', 'woken by the activator behind the catch-all');
-  const echo = cold.json<Echo>();
+  const echo = cold.json<SampleAppEcho>();
   t.comment(`cold POST through Traefik: ${Math.round(cold.ms)} ms`);
-  t.equal(echo.method, 'POST');
-  t.equal(echo.path, '/submit/form');
-  t.same(echo.query, { a: '1', b: 'two' });
-  t.equal(echo.body, body, 'body byte-identical');
-  t.equal(echo.headers['content-type'], 'application/json; charset=utf-8');
-  t.equal(echo.headers['x-custom'], 'kept');
-  t.equal(echo.headers.cookie, 'sid=abc');
+  assertTestPostArrived(t, echo, body);
   t.equal(echo.headers['user-agent'], 'sa-e2e-browser');
   t.equal(echo.headers.host, host, 'Host is the public host');
   t.equal(echo.headers['x-forwarded-proto'], 'https', 'X-Forwarded-Proto from Traefik');
@@ -174,7 +159,7 @@ t.test("after the wake, Traefik's own router takes over (measured), with a certi
   let stableSince = 0;
   for (let i = 0; Date.now() < deadline; i++) {
     const res = await edge.request(host, `/poll?i=${i}`, { insecure: true });
-    const by = res.status === 200 ? (res.json<Echo>().remoteAddress === activatorIp ? 'activator' : res.json<Echo>().remoteAddress === edge.taskIp ? 'traefik' : 'other') : 'other';
+    const by = res.status === 200 ? (res.json<SampleAppEcho>().remoteAddress === activatorIp ? 'activator' : res.json<SampleAppEcho>().remoteAddress === edge.taskIp ? 'traefik' : 'other') : 'other';
     served.push({ at: Date.now(), by, status: res.status });
     if (by === 'traefik') stableSince ||= Date.now();
     else stableSince = 0;
@@ -195,7 +180,7 @@ t.test("after the wake, Traefik's own router takes over (measured), with a certi
   t.match(cert.issuer, /Pebble/, 'issued by Pebble');
   const strict = await edge.request(host, '/strict');
   t.equal(strict.status, 200, 'a client that trusts only Pebble gets through');
-  t.equal(strict.json<Echo>().remoteAddress, edge.taskIp, "through Traefik's router");
+  t.equal(strict.json<SampleAppEcho>().remoteAddress, edge.taskIp, "through Traefik's router");
 
   const awake = await redirects();
   t.same(awake, redirectsAsleep, 'the redirects are the same awake as asleep (status and location)');
@@ -223,7 +208,7 @@ t.test("idle detection reads Traefik's real metrics", async (t) => {
   // Traefik routes to it directly: the activator never sees these requests.
   await waitFor("Traefik's router for the awake app", async () => {
     const r = await edge.request(app.host, '/', { insecure: true });
-    return r.status === 200 && r.json<Echo>().remoteAddress === edge.taskIp;
+    return r.status === 200 && r.json<SampleAppEcho>().remoteAddress === edge.taskIp;
   }, 30_000, 200);
 
   const until = Date.now() + 3 * IDLE_MS;
@@ -231,7 +216,7 @@ t.test("idle detection reads Traefik's real metrics", async (t) => {
   let direct = 0;
   while (Date.now() < until) {
     const r = await edge.request(app.host, '/tick', { insecure: true });
-    if (r.status === 200 && r.json<Echo>().remoteAddress === edge.taskIp) direct++;
+    if (r.status === 200 && r.json<SampleAppEcho>().remoteAddress === edge.taskIp) direct++;
     await new Promise((r) => setTimeout(r, 400));
   }
   const seen = await watching;

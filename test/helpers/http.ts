@@ -2,6 +2,7 @@
  * HTTP client for tests. fetch() forbids setting Host, but Traefik's contract is all about Host,
  * so tests use undici.request, which sends headers as given.
  */
+import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 
@@ -68,4 +69,16 @@ export async function closeWebSocket(ws: WebSocket): Promise<void> {
   const closed = new Promise((r) => ws.once('close', r));
   ws.close();
   await closed;
+}
+
+/** Raw HTTP/1.1 exchange on 127.0.0.1: what came back before the server closed (or the time ran out), as written. */
+export function rawExchange(port: number, data: string | Buffer, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1', () => sock.write(data));
+    let out = '';
+    sock.on('data', (c: Buffer) => (out += c.toString('latin1')));
+    sock.on('close', () => resolve(out));
+    sock.on('error', () => resolve(out));
+    setTimeout(() => sock.destroy(), timeoutMs);
+  });
 }

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import pino from 'pino';
+import type { Test } from 'tap';
 import { DockerodeSwarm, dockerOptionsFromHost } from '../../src/swarm/dockerode-swarm.js';
 import { LABELS } from '../../src/labels.js';
 
@@ -161,6 +162,29 @@ export interface TestApp {
   name: string;
   host: string;
   remove: () => Promise<void>;
+}
+
+/** What test/apps/sample-app answers: the request as it arrived, and who sent it. */
+export interface SampleAppEcho {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  body: string;
+  hostname: string;
+  /** Who connected: the activator's task or Traefik's (IPv4, unmapped). */
+  remoteAddress: string;
+}
+
+/** The cold POST that wake.test.ts and traefik.test.ts send (/submit/form?a=1&b=two, a JSON body, x-custom, a cookie), as the app must have seen it. */
+export function assertTestPostArrived(t: Pick<Test, 'equal' | 'same'>, echo: SampleAppEcho, body: string): void {
+  t.equal(echo.method, 'POST');
+  t.equal(echo.path, '/submit/form');
+  t.same(echo.query, { a: '1', b: 'two' });
+  t.equal(echo.body, body, 'body byte-identical');
+  t.equal(echo.headers['content-type'], 'application/json; charset=utf-8');
+  t.equal(echo.headers['x-custom'], 'kept');
+  t.equal(echo.headers.cookie, 'sid=abc');
 }
 
 /** Creates an activator-managed service (asleep unless replicas given) on the shared network. */

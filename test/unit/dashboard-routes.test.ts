@@ -2,17 +2,11 @@
 // strict CSP, the live feed needs a token or a session (read-only is enough), and a stream that
 // is open does not hold the admin app's close up.
 import { get } from 'node:http';
-import pino from 'pino';
 import t from 'tap';
-import type { AppRegistry } from '../../src/discovery/app-registry.js';
-import { buildAdminApp } from '../../src/http/admin.js';
-import { OwnTraffic } from '../../src/idle/traffic.js';
 import { LABELS } from '../../src/labels.js';
-import { Metrics } from '../../src/metrics.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
-import type { WakeCoordinator } from '../../src/wake/coordinator.js';
 import { WakeHistory } from '../../src/wake/wake-history.js';
-import { adminTokens, newToken } from '../helpers/admin-tokens.js';
+import { fakeAdminApp } from '../helpers/admin-app.js';
+import { newToken } from '../helpers/admin-tokens.js';
 import { FakeRegistry, entry } from '../helpers/idle-fakes.js';
 
 const OPERATE = newToken();
@@ -20,19 +14,9 @@ const READ = newToken();
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const registry = new FakeRegistry([entry('web', { replicas: 0, labels: { [LABELS.deployEnv]: 'pr-1' } })]);
-  const coordinator = { isWaking: () => false, failureOf: () => undefined, endpointFor: () => undefined };
   const history = new WakeHistory();
-  const app = await buildAdminApp({
-    registry: registry as unknown as AppRegistry,
-    coordinator: coordinator as unknown as WakeCoordinator,
-    traffic: new OwnTraffic(),
-    metrics: new Metrics({ defaultMetrics: false }),
-    log: pino({ level: 'silent' }),
-    history,
-    auth: { tokens: adminTokens({ operate: OPERATE, read: READ }), store: new MemoryStore(), sessionTtlMs: 3_600_000 },
-  });
+  const app = await fakeAdminApp(t, { registry, tokens: { operate: OPERATE, read: READ }, history });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  t.teardown(() => app.close());
   const port = (app.server.address() as { port: number }).port;
   return { app, port, registry, history };
 }

@@ -7,18 +7,11 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
 import t from 'tap';
-import pino from 'pino';
-import { AppRegistry } from '../../src/discovery/app-registry.js';
-import { buildProxyApp, type HttpDeps } from '../../src/http/app.js';
-import { OwnTraffic } from '../../src/idle/traffic.js';
+import type { HttpDeps } from '../../src/http/app.js';
 import { LABELS } from '../../src/labels.js';
-import { Metrics } from '../../src/metrics.js';
-import { WakeCoordinator } from '../../src/wake/coordinator.js';
-import { ReadinessProbe } from '../../src/wake/readiness.js';
-import { send } from '../helpers/http.js';
+import { rawExchange, send } from '../helpers/http.js';
 import { MemorySwarm } from '../helpers/memory-swarm.js';
-
-const log = pino({ level: 'silent' });
+import { discovered, proxyStack } from '../helpers/wake-stack.js';
 
 async function setup(t: { teardown(fn: () => unknown): void }, config: Partial<HttpDeps['config']> = {}, handler?: (req: IncomingMessage, res: import('node:http').ServerResponse) => void, app: { labels?: Record<string, string>; startMs?: number; wake?: boolean } = {}) {
   const seen: Array<{ url: string; headers: IncomingMessage['headers']; bytes: number }> = [];
@@ -41,44 +34,17 @@ async function setup(t: { teardown(fn: () => unknown): void }, config: Partial<H
   const swarm = new MemorySwarm();
   swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port), ...app.labels });
   swarm.behaviour.set('web', { port, startMs: app.startMs ?? 1 });
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
-  await registry.start();
-  const readiness = new ReadinessProbe(swarm, 500);
-  const metrics = new Metrics({ defaultMetrics: false });
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 5 });
-  const proxyApp = await buildProxyApp({
-    config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200, ...config },
-    registry,
-    coordinator,
-    traffic: new OwnTraffic(metrics),
-    metrics,
-    log,
-  });
+  const stack = await proxyStack(t, swarm, { config });
+  const proxyApp = stack.app;
   await proxyApp.listen({ host: '127.0.0.1', port: 0 });
   const a = proxyApp.server.address();
   const appPort = typeof a === 'object' && a ? a.port : 0;
   t.teardown(async () => {
-    await proxyApp.close();
-    await registry.stop();
-    await readiness.close();
     origin.closeAllConnections();
     await new Promise((r) => origin.close(r));
   });
-  const entry = registry.byService('web');
-  if (!entry) throw new Error('not discovered');
-  if (app.wake !== false) await coordinator.ensureReady(entry, new AbortController().signal);
+  if (app.wake !== false) await stack.coordinator.ensureReady(discovered(stack, 'web'), new AbortController().signal);
   return { url: `http://127.0.0.1:${appPort}`, port: appPort, seen, heads };
-}
-
-function rawExchange(port: number, request: string, timeoutMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1', () => sock.write(request));
-    let data = '';
-    sock.on('data', (c) => (data += c.toString('latin1')));
-    sock.on('close', () => resolve(data));
-    sock.on('error', () => resolve(data));
-    setTimeout(() => sock.destroy(), timeoutMs);
-  });
 }
 
 const forwarded = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'web.test', 'x-real-ip': '203.0.113.7' };
@@ -206,17 +172,7 @@ t.test('a held request is answered at its wake timeout + 5 s, even when a Docker
     }
   })();
   swarm.add('stuck', { [LABELS.hosts]: 'stuck.test', [LABELS.port]: '80', [LABELS.wakeTimeout]: '200ms' });
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
-  await registry.start();
-  const readiness = new ReadinessProbe(swarm, 500);
-  const metrics = new Metrics({ defaultMetrics: false });
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 5 });
-  const app = await buildProxyApp({ config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200 }, registry, coordinator, traffic: new OwnTraffic(metrics), metrics, log });
-  t.teardown(async () => {
-    await app.close();
-    await registry.stop();
-    await readiness.close();
-  });
+  const { app } = await proxyStack(t, swarm);
   const started = Date.now();
   const res = await app.inject({ method: 'GET', url: '/', headers: { host: 'stuck.test' } });
   const ms = Date.now() - started;

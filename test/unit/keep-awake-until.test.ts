@@ -1,18 +1,13 @@
 // "Keep awake until" (the dashboard's action): PUT /api/apps/:service/keep-awake on the real admin
 // app (auth included), the label it writes, and the reaper honouring it (fake clock and swarm).
-import pino from 'pino';
 import { AppSettings } from '../../src/apps/app-settings.js';
 import t from 'tap';
-import type { AppRegistry } from '../../src/discovery/app-registry.js';
-import { buildAdminApp } from '../../src/http/admin.js';
 import { IdleReaper } from '../../src/idle/reaper.js';
-import { OwnTraffic } from '../../src/idle/traffic.js';
 import { LABELS, parsePolicy } from '../../src/labels.js';
-import { Metrics } from '../../src/metrics.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { ServiceInfo } from '../../src/swarm/swarm.js';
-import type { WakeCoordinator } from '../../src/wake/coordinator.js';
-import { adminTokens, newToken } from '../helpers/admin-tokens.js';
+import { fakeAdminApp } from '../helpers/admin-app.js';
+import { newToken } from '../helpers/admin-tokens.js';
 import { FakeClock, FakeCoordinator, FakeRegistry, FakeSwarm, entry, silentLog } from '../helpers/idle-fakes.js';
 
 const OPERATE = newToken();
@@ -31,17 +26,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, replicas = 0) {
   });
   swarm.add('web', replicas);
   const woken: string[] = [];
-  const coordinator = { isWaking: () => false, failureOf: () => undefined, endpointFor: () => undefined, wakeNow: async (e: { policy: { service: string } }, _s: AbortSignal, reason: string) => void woken.push(`${e.policy.service}:${reason}`) };
-  const app = await buildAdminApp({
-    registry: registry as unknown as AppRegistry,
-    coordinator: coordinator as unknown as WakeCoordinator,
-    traffic: new OwnTraffic(),
-    metrics: new Metrics({ defaultMetrics: false }),
-    log: pino({ level: 'silent' }),
-    settings: new AppSettings(swarm),
-    auth: { tokens: adminTokens({ operate: OPERATE, read: READ }), store: new MemoryStore(), sessionTtlMs: 3_600_000 },
-  });
-  t.teardown(() => app.close());
+  const app = await fakeAdminApp(t, { registry, tokens: { operate: OPERATE, read: READ }, woken, settings: new AppSettings(swarm) });
   const put = (payload: unknown, token = OPERATE) => app.inject({ method: 'PUT', url: '/api/apps/web/keep-awake', headers: { authorization: `Bearer ${token}` }, payload: payload as object });
   return { swarm, put, woken };
 }

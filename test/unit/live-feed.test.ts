@@ -6,17 +6,14 @@
 import { createServer, get, type IncomingMessage, type Server } from 'node:http';
 import t from 'tap';
 import pino from 'pino';
-import { AppRegistry } from '../../src/discovery/app-registry.js';
 import { LiveFeed, TooManyStreamsError } from '../../src/http/live-feed.js';
 import { ActivityLog } from '../../src/idle/activity-log.js';
 import { OwnTraffic } from '../../src/idle/traffic.js';
 import { LABELS } from '../../src/labels.js';
-import { Metrics } from '../../src/metrics.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { WakeCoordinator } from '../../src/wake/coordinator.js';
-import { ReadinessProbe } from '../../src/wake/readiness.js';
 import { WakeHistory } from '../../src/wake/wake-history.js';
 import { MemorySwarm } from '../helpers/memory-swarm.js';
+import { wakeStack } from '../helpers/wake-stack.js';
 
 const log = pino({ level: 'silent' });
 
@@ -95,12 +92,8 @@ async function setup(t: { teardown(fn: () => unknown): void }, maxClients = 4) {
   swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(originPort), [LABELS.deployEnv]: 'pr-42' });
   swarm.add('api', { [LABELS.hosts]: 'api.test', [LABELS.port]: String(originPort) });
   swarm.behaviour.set('web', { port: originPort, startMs: 100 });
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 3000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
-  await registry.start();
-  const readiness = new ReadinessProbe(swarm, 500);
   const history = new WakeHistory();
-  const metrics = new Metrics({ defaultMetrics: false });
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 10, history });
+  const { registry, coordinator, metrics } = await wakeStack(t, swarm, { wakeTimeoutMs: 3000, probeIntervalMs: 10, history });
   const activity = new ActivityLog(new MemoryStore(), log);
   const traffic = new OwnTraffic(metrics);
   const feed = new LiveFeed({ registry, history, activity }, { coordinator, traffic, history, reaper: { activity } }, maxClients);
@@ -117,8 +110,6 @@ async function setup(t: { teardown(fn: () => unknown): void }, maxClients = 4) {
     server.closeAllConnections();
     server.close();
     origin.close();
-    await registry.stop();
-    await readiness.close();
   });
   return { swarm, registry, coordinator, activity, feed, port };
 }

@@ -8,15 +8,10 @@ import type { Duplex } from 'node:stream';
 import t from 'tap';
 import pino from 'pino';
 import { WebSocketServer } from 'ws';
-import { AppRegistry } from '../../src/discovery/app-registry.js';
-import { buildProxyApp } from '../../src/http/app.js';
-import { OwnTraffic } from '../../src/idle/traffic.js';
 import { LABELS } from '../../src/labels.js';
-import { Metrics } from '../../src/metrics.js';
-import { WakeCoordinator } from '../../src/wake/coordinator.js';
-import { ReadinessProbe } from '../../src/wake/readiness.js';
-import { send } from '../helpers/http.js';
+import { rawExchange, send } from '../helpers/http.js';
 import { MemorySwarm } from '../helpers/memory-swarm.js';
+import { discovered, proxyStack } from '../helpers/wake-stack.js';
 import type { TaskInfo } from '../../src/swarm/swarm.js';
 
 const log = pino({ level: 'silent' });
@@ -63,36 +58,19 @@ async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: I
   const swarm = new MemorySwarm();
   swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) });
   swarm.behaviour.set('web', { port, startMs: 1 });
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
-  await registry.start();
-  const readiness = new ReadinessProbe(swarm, 500);
-  const metrics = new Metrics({ defaultMetrics: false });
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 5 });
-  const traffic = new OwnTraffic(metrics);
-  const app = await buildProxyApp({
-    config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: opts.monitorUserAgents, monitorPaths: undefined, monitorStatus: 200 },
-    registry,
-    coordinator,
-    traffic,
-    metrics,
-    log: appLog,
-  });
+  const stack = await proxyStack(t, swarm, { appLog, config: { monitorUserAgents: opts.monitorUserAgents } });
+  const { app, traffic } = stack;
   await app.listen({ host: '127.0.0.1', port: 0 });
   const a = app.server.address();
   const url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
   t.teardown(async () => {
-    await app.close();
-    await registry.stop();
-    await readiness.close();
     wss.close();
     origin.closeAllConnections();
     await new Promise((r) => origin.close(r));
   });
   // Wake it once (in memory), so the tests below run on the fast path.
-  const entry = registry.byService('web');
-  if (!entry) throw new Error('not discovered');
-  if (!opts.asleep) await coordinator.ensureReady(entry, new AbortController().signal);
-  return { url, port: Number(url.split(':')[2]), seen, traffic, app, swarm, metrics };
+  if (!opts.asleep) await stack.coordinator.ensureReady(discovered(stack, 'web'), new AbortController().signal);
+  return { url, port: Number(url.split(':')[2]), seen, traffic, app, swarm, metrics: stack.metrics };
 }
 
 t.test('a client that leaves during a POST does not leave the app "open" forever', async (t) => {
@@ -181,23 +159,7 @@ t.test('unknown hosts: 404 with one info line per host per minute, not one per r
   const lines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
   const swarm = new MemorySwarm();
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log: logger });
-  await registry.start();
-  const metrics = new Metrics({ defaultMetrics: false });
-  const readiness = new ReadinessProbe(swarm, 500);
-  const app = await buildProxyApp({
-    config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200 },
-    registry,
-    coordinator: new WakeCoordinator({ registry, swarm, readiness, metrics, log: logger, probeIntervalMs: 5 }),
-    traffic: new OwnTraffic(metrics),
-    metrics,
-    log: logger,
-  });
-  t.teardown(async () => {
-    await app.close();
-    await registry.stop();
-    await readiness.close();
-  });
+  const { app, metrics } = await proxyStack(t, swarm, { log: logger });
   for (let i = 0; i < 20; i++) {
     const res = await app.inject({ method: 'GET', url: '/', headers: { host: i % 2 ? 'a.example.com' : 'b.example.com' } });
     t.equal(res.statusCode, 404);
@@ -220,18 +182,6 @@ function leaveAfterFirstChunk(url: string): Promise<void> {
     req.on('error', () => undefined);
     req.end();
     setTimeout(() => reject(new Error('no data')), 3000);
-  });
-}
-
-/** Raw HTTP/1.1 exchange, so the test sees the head exactly as the proxy wrote it. */
-function rawExchange(port: number, request: string, timeoutMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = connect(port, '127.0.0.1', () => sock.write(request));
-    let data = '';
-    sock.on('data', (c) => (data += c.toString('latin1')));
-    sock.on('close', () => resolve(data));
-    sock.on('error', () => resolve(data));
-    setTimeout(() => sock.destroy(), timeoutMs);
   });
 }
 

@@ -6,14 +6,9 @@
 import { Writable } from 'node:stream';
 import t from 'tap';
 import pino from 'pino';
-import { AppRegistry } from '../../src/discovery/app-registry.js';
-import { buildProxyApp } from '../../src/http/app.js';
-import { OwnTraffic } from '../../src/idle/traffic.js';
 import { LABELS } from '../../src/labels.js';
-import { Metrics } from '../../src/metrics.js';
 import type { ServiceInfo, SwarmClient } from '../../src/swarm/swarm.js';
-import { WakeCoordinator } from '../../src/wake/coordinator.js';
-import { ReadinessProbe } from '../../src/wake/readiness.js';
+import { proxyStack } from '../helpers/wake-stack.js';
 
 async function setup(t: { teardown(fn: () => unknown): void }, level: string) {
   const lines: Array<Record<string, unknown>> = [];
@@ -31,24 +26,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, level: string) {
     watchServices: (signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
     containerNetworkBytes: async () => null,
   };
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 5000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
-  await registry.start();
-  const readiness = new ReadinessProbe(swarm, 500);
-  const metrics = new Metrics({ defaultMetrics: false });
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics, log, probeIntervalMs: 20 });
-  const app = await buildProxyApp({
-    config: { maxBodyBytes: 1 << 20, maxHeldPerApp: 100, retryAfterSeconds: 5, internalPrefix: '/__activator', monitorUserAgents: undefined, monitorPaths: undefined, monitorStatus: 200 },
-    registry,
-    coordinator,
-    traffic: new OwnTraffic(metrics),
-    metrics,
-    log,
-  });
-  t.teardown(async () => {
-    await app.close();
-    await registry.stop();
-    await readiness.close();
-  });
+  const { app, metrics } = await proxyStack(t, swarm, { log, probeIntervalMs: 20 });
   const callsAtStart = dockerCalls;
   return { app, lines, metrics, dockerCallsSince: () => dockerCalls - callsAtStart };
 }

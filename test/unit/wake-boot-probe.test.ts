@@ -5,15 +5,9 @@
  */
 import { createServer, type Server } from 'node:http';
 import t from 'tap';
-import pino from 'pino';
-import { AppRegistry } from '../../src/discovery/app-registry.js';
 import { LABELS } from '../../src/labels.js';
-import { Metrics } from '../../src/metrics.js';
 import type { ServiceInfo, SwarmClient, TaskInfo } from '../../src/swarm/swarm.js';
-import { WakeCoordinator } from '../../src/wake/coordinator.js';
-import { ReadinessProbe } from '../../src/wake/readiness.js';
-
-const log = pino({ level: 'silent' });
+import { discovered, wakeStack } from '../helpers/wake-stack.js';
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -52,20 +46,13 @@ function fakeSwarm(port: number) {
 t.test('a booting task is ready within a few ms of listening, not at the next Docker check', async (t) => {
   const port = await freePort();
   const { swarm, calls } = fakeSwarm(port);
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 10_000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
-  await registry.start();
-  const readiness = new ReadinessProbe(swarm, 500);
   // A long Docker poll interval makes the difference plain: without the boot probe, readiness
   // would wait for the next check, about a second after the app starts listening.
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics: new Metrics({ defaultMetrics: false }), log, probeIntervalMs: 1000 });
+  const stack = await wakeStack(t, swarm, { wakeTimeoutMs: 10_000, probeIntervalMs: 1000 });
+  const { coordinator } = stack;
   let server: Server | undefined;
-  t.teardown(async () => {
-    server?.close();
-    await registry.stop();
-    await readiness.close();
-  });
-  const entry = registry.byService('web');
-  if (!entry) throw new Error('not discovered');
+  t.teardown(() => server?.close());
+  const entry = discovered(stack, 'web');
 
   let listeningAt = 0;
   setTimeout(() => {

@@ -5,10 +5,10 @@
 import { createServer, type Server } from 'node:http';
 import t from 'tap';
 import pino from 'pino';
-import { AppRegistry } from '../../src/discovery/app-registry.js';
 import { LABELS } from '../../src/labels.js';
 import { Metrics } from '../../src/metrics.js';
 import { MemorySwarm } from '../helpers/memory-swarm.js';
+import { wakeStack } from '../helpers/wake-stack.js';
 import { SwarmUnavailableError, type TaskInfo } from '../../src/swarm/swarm.js';
 import { WakeCoordinator } from '../../src/wake/coordinator.js';
 import { ReadinessProbe } from '../../src/wake/readiness.js';
@@ -22,16 +22,8 @@ async function origin(): Promise<{ server: Server; port: number }> {
   return { server, port: typeof addr === 'object' && addr ? addr.port : 0 };
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, swarm: MemorySwarm, retryBackoffMs = 0) {
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 2000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
-  await registry.start();
-  const readiness = new ReadinessProbe(swarm, 500);
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics: new Metrics({ defaultMetrics: false }), log, probeIntervalMs: 10, retryBackoffMs });
-  t.teardown(async () => {
-    await registry.stop();
-    await readiness.close();
-  });
-  return { registry, coordinator };
+function setup(t: { teardown(fn: () => unknown): void }, swarm: MemorySwarm, retryBackoffMs = 0) {
+  return wakeStack(t, swarm, { wakeTimeoutMs: 2000, probeIntervalMs: 10, retryBackoffMs });
 }
 
 t.test('fifty concurrent requests: one scale-up, all get the ready endpoint, then the fast path', async (t) => {

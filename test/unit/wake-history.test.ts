@@ -4,16 +4,10 @@
  */
 import { createServer } from 'node:http';
 import t from 'tap';
-import pino from 'pino';
-import { AppRegistry } from '../../src/discovery/app-registry.js';
 import { LABELS } from '../../src/labels.js';
-import { Metrics } from '../../src/metrics.js';
-import { WakeCoordinator } from '../../src/wake/coordinator.js';
-import { ReadinessProbe } from '../../src/wake/readiness.js';
 import { WAKES_KEPT, WakeHistory } from '../../src/wake/wake-history.js';
 import { MemorySwarm } from '../helpers/memory-swarm.js';
-
-const log = pino({ level: 'silent' });
+import { discovered, wakeStack } from '../helpers/wake-stack.js';
 
 t.test('keeps the last wakes per app, newest first, and the usual time is the median of cold successes', async (t) => {
   const h = new WakeHistory();
@@ -57,19 +51,10 @@ async function setup(t: { teardown(fn: () => unknown): void }, replicas: number)
   if (replicas > 0) {
     swarm.tasks.set('id-web', [{ id: 'task-old', serviceId: 'id-web', nodeId: 'n1', state: 'running', desiredState: 'running', error: undefined, message: '', exitCode: undefined, containerId: 'c0', createdAt: '', addresses: [{ networkId: 'net', networkName: 'net', ip: '127.0.0.1' }] }]);
   }
-  const registry = new AppRegistry({ swarm, defaults: { strategy: 'blocking', wakeTimeoutMs: 2000, idleTimeoutMs: 60_000, minAwakeMs: 0, network: 'net' }, resyncIntervalMs: 60_000, log });
-  await registry.start();
-  const readiness = new ReadinessProbe(swarm, 500);
   const history = new WakeHistory();
-  const coordinator = new WakeCoordinator({ registry, swarm, readiness, metrics: new Metrics({ defaultMetrics: false }), log, probeIntervalMs: 10, history });
-  t.teardown(async () => {
-    await registry.stop();
-    await readiness.close();
-    server.close();
-  });
-  const entry = registry.byService('web');
-  if (!entry) throw new Error('not discovered');
-  return { coordinator, history, entry };
+  const stack = await wakeStack(t, swarm, { wakeTimeoutMs: 2000, probeIntervalMs: 10, history });
+  t.teardown(() => server.close());
+  return { coordinator: stack.coordinator, history, entry: discovered(stack, 'web') };
 }
 
 t.test('a sleeping app: every request held for its wake waited for a wake, the wake is recorded', async (t) => {
