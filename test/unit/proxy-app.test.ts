@@ -64,6 +64,8 @@ async function setup(t: { teardown(fn: () => unknown): void }, handler?: (req: I
   const a = app.server.address();
   const url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
   t.teardown(async () => {
+    // Tunnels still open end here: origin.close() waits for upgraded sockets too.
+    for (const ws of wss.clients) ws.terminate();
     wss.close();
     origin.closeAllConnections();
     await new Promise((r) => origin.close(r));
