@@ -10,6 +10,7 @@ import type { AppPolicy } from '../labels.js';
 export interface TraefikRouter {
   /** Name as written in the first label that declared it (Traefik matches it case-insensitively). */
   name: string;
+  /** '' when no rule label is set (Traefik then applies its provider's default rule). */
   rule: string;
   /** Explicit priority label, if any; Traefik's default is the rule's length. */
   priority?: number | undefined;
@@ -43,7 +44,11 @@ export interface LabelTree {
   [key: string]: string | LabelTree;
 }
 
-/** Why the activator last scaled the app, written by it on the service as structured labels. */
+/**
+ * What the last scale of the app was, written as `swarm-activator.state.kind` (src/apps/state.ts):
+ * `woken` by the activator, `slept` by the reaper or after a failed wake, `deployed` by
+ * `swarm-activator deploy`, `manual` by the CLI's wake/sleep.
+ */
 export type StateKind = 'woken' | 'slept' | 'deployed' | 'manual';
 
 export interface AppState {
