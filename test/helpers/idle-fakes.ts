@@ -57,7 +57,7 @@ export class FakeRegistry extends EventEmitter<{ changed: [service: string, entr
     this.entries.set(e.policy.service, e);
     this.emit('changed', e.policy.service, e);
   }
-  /** No Host is claimed twice here (the real registry's conflicts: test/unit/host-claims.test.ts). */
+  /** No Host is claimed twice here (the real registry's conflicts: test/unit/discovery/host-claims.test.ts). */
   conflictsOf(): [] {
     return [];
   }
