@@ -1,12 +1,12 @@
 /** parseApp (labels → AppModel) and the structured state labels, read back by the reaper and savings. */
 import t from 'tap';
 import pino from 'pino';
-import { parseApp } from '../../src/apps/parse-app.js';
-import { readState, stateLabels } from '../../src/apps/state.js';
-import { AppRegistry } from '../../src/discovery/app-registry.js';
-import { DEFAULT_POLICY, LABELS, hostsFromLabels } from '../../src/labels.js';
-import { asleepSince } from '../../src/savings/savings.js';
-import { MemorySwarm } from '../helpers/memory-swarm.js';
+import { parseApp } from '../../../src/apps/parse-app.js';
+import { readState, stateLabels } from '../../../src/apps/state.js';
+import { AppRegistry } from '../../../src/discovery/app-registry.js';
+import { DEFAULT_POLICY, LABELS, hostsFromLabels } from '../../../src/labels.js';
+import { asleepSince } from '../../../src/savings/savings.js';
+import { MemorySwarm } from '../../helpers/memory-swarm.js';
 
 const seedApp = {
   [LABELS.enable]: 'true',

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MIDDLEWARE_TYPES, canonicalMiddlewareType, parseTraefikLabels } from '../../src/apps/traefik-labels.js';
+import { MIDDLEWARE_TYPES, canonicalMiddlewareType, parseTraefikLabels } from '../../../src/apps/traefik-labels.js';
 
 const seed = {
   'traefik.http.routers.vistacredit-web-develop-http.entrypoints': 'http',
