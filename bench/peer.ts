@@ -33,7 +33,7 @@ export async function peer(opts: { log: (line: string) => void }): Promise<PeerR
   const built = await tools(['sablier']);
   const reason = built.code === 0
     ? 'Sablier built, but the side-by-side cycles are not implemented yet (never had a Sablier binary to test them against)'
-    : `scripts/tools.sh sablier failed: ${built.out.split('\n').filter((l) => l.trim()).slice(-3).join(' | ')}`;
+    : `scripts/tools.sh sablier failed: ${built.out.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join(' | ').replace(/https?:\/\/[^/\s]+/g, '<the Go module proxy>')}`;
   opts.log(`  peer: Sablier ${version}: ${built.code === 0 ? 'built' : 'not built'}: ${reason}`);
   return { activatorP50Ms: null, activatorP95Ms: null, sablierP50Ms: null, sablierP95Ms: null, ratioP50: null, idleAccuracy: null, sablierVersion: version, built: built.code === 0, reason };
 }

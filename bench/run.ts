@@ -17,6 +17,7 @@
  *   BENCH_MONDAY_APPS=1000 BENCH_MONDAY_WAKES=50
  *   BENCH_BURST10K_REQUESTS=10000              capped below the client's open-file limit (reported)
  *   BENCH_SCALE5K_SERVICES=5000
+ *   BENCH_VIA_CYCLES=5 BENCH_VIA_DURATION=5 BENCH_VIA_ROUNDS=3 BENCH_VIA_WS_MESSAGES=2000
  *   BENCH_ACTIVATOR_IMAGE=swarm-activator:dev      image of the activator service (coldStart, burst, scale)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { hotPath } from './hot-path.js';
 import { round } from './lib/stats.js';
 import { mondayMorning } from './monday-morning.js';
 import { peer } from './peer.js';
+import { viaTraefik } from './via-traefik.js';
 import { runCleanups } from './lib/proc.js';
 import { shapeResults } from './lib/results.js';
 import { formatTable } from './lib/table.js';
@@ -125,6 +127,10 @@ try {
   if (selected('scale5k') && !interrupted) {
     log('bench: scale5k …');
     results.scale5k = await scale({ services: int('BENCH_SCALE5K_SERVICES', 5000), durationS: int('BENCH_SCALE_DURATION', 5), outDir, log });
+  }
+  if (selected('viaTraefik') && !interrupted) {
+    log('bench: viaTraefik …');
+    results.viaTraefik = await viaTraefik({ cycles: int('BENCH_VIA_CYCLES', 5), durationS: int('BENCH_VIA_DURATION', 5), rounds: int('BENCH_VIA_ROUNDS', 3), wsMessages: int('BENCH_VIA_WS_MESSAGES', 2000), log });
   }
 } finally {
   await runCleanups();
