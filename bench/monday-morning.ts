@@ -4,9 +4,10 @@
  * activator by one request each.
  *   floor:     each of the W apps woken alone, earlier in the same run, by the cold-start prober
  *              (scale call → first 2xx from the task, from inside the overlay network).
- *   direct:    the same W apps scaled at once by the bench itself (no activator), scale call →
- *              Swarm reports the task `running` (one task list for all of them every 20 ms): what
- *              Swarm and the engine take for W concurrent starts on this machine.
+ *   direct:    the same W apps scaled at once by the prober (no activator), scale call → first 2xx
+ *              of each (one task list for all of them every 50 ms): what Swarm, the engine and the
+ *              apps' own start-up take for W concurrent starts on this machine (2 cores: W node
+ *              processes booting at once share the CPU, so they all finish late, and together).
  *   activator: W concurrent requests, one per app, each from the request to its first byte.
  * overhead_i = activator_i − floor_i; docker calls are the activator's own counter over the wave.
  */
@@ -18,7 +19,7 @@ import { SA_NETWORK, docker, removeService, runId, waitFor } from '../test/helpe
 import { startProber } from './cold-start.js';
 import { onCleanup } from './lib/proc.js';
 import { percentile, round, sleep } from './lib/stats.js';
-import { activatorImage, mapLimit, scaleTo, stopFully } from './lib/swarm.js';
+import { activatorImage, mapLimit, stopFully } from './lib/swarm.js';
 
 export interface MondayMorningOptions {
   apps: number;
@@ -38,15 +39,20 @@ export interface MondayMorningResult {
   floorP95Ms: number;
   activatorP50Ms: number;
   activatorP95Ms: number;
-  /** The W apps scaled at once without the activator: scale call → task running. */
+  /** The W apps scaled at once without the activator (the prober): scale call → first 2xx, and → running. */
+  directConcurrentP50Ms: number;
+  directConcurrentP95Ms: number;
+  directConcurrentMaxMs: number;
+  /** Activator wave percentiles minus the direct wave's: what the activator adds when all start at once. */
+  overVsConcurrentFloorP50Ms: number;
+  overVsConcurrentFloorP95Ms: number;
+  longestOverDirectLongestMs: number;
   directConcurrentRunningP50Ms: number;
-  directConcurrentRunningP95Ms: number;
-  directConcurrentRunningMaxMs: number;
   dockerCallsByOp: Record<string, number>;
   discoveryMs: number;
   createMs: number;
   statuses: Record<string, number>;
-  samples: { floorMs: number[]; activatorMs: number[]; overheadMs: number[]; directRunningMs: number[] };
+  samples: { floorMs: number[]; activatorMs: number[]; overheadMs: number[]; directMs: number[]; directRunningMs: number[] };
   sablier: string;
 }
 
@@ -135,26 +141,14 @@ export async function mondayMorning(opts: MondayMorningOptions): Promise<MondayM
         if ((k + 1) % 10 === 0) opts.log(`  mondayMorning: floor ${k + 1}/${wokenNames.length} (last ${body.floorMs.toFixed(0)} ms)`);
       }
 
-      // Direct: all W scaled at once by the bench, scale call → running (one task list every 20 ms).
+      // Direct: all W scaled at once by the prober (no activator): scale call → first 2xx of each.
       await sleep(1000);
-      const t0 = performance.now();
-      const scaledAt = new Map<string, number>();
-      const runningAt = new Map<string, number>();
-      const scaling = Promise.all(wokenNames.map(async (name) => {
-        await scaleTo(name, 1);
-        scaledAt.set(name, performance.now());
-      }));
-      await waitFor('direct wave running', async () => {
-        const tasks = (await docker.listTasks({ filters: { service: wokenNames, 'desired-state': ['running'] } })) as Array<{ ServiceID: string; Status: { State: string } }>;
-        const now = performance.now();
-        const byId = new Map<string, string>();
-        for (const task of tasks) if (task.Status.State === 'running') byId.set(task.ServiceID, task.Status.State);
-        for (const id of byId.keys()) if (!runningAt.has(id)) runningAt.set(id, now);
-        return runningAt.size >= wokenNames.length;
-      }, 120_000, 20);
-      await scaling;
-      const directRunningMs = [...runningAt.values()].map((v) => v - t0);
-      opts.log(`  mondayMorning: direct wave: ${wokenNames.length} scaled at once, running p50 ${percentile(directRunningMs, 50).toFixed(0)} ms, max ${Math.max(...directRunningMs).toFixed(0)} ms`);
+      const many = await fetch(`${prober.url}/measure-many?services=${wokenNames.map(encodeURIComponent).join(',')}&timeoutMs=150000&intervalMs=50`, { signal: AbortSignal.timeout(180_000) });
+      const wave = (await many.json()) as { floorMs: number[]; runningMs: number[]; scaleCallsMs: number; error?: string };
+      if (!many.ok) throw new Error(`prober: ${wave.error ?? many.status}`);
+      const directMs = wave.floorMs;
+      const directRunningMs = wave.runningMs;
+      opts.log(`  mondayMorning: direct wave: ${wokenNames.length} scaled at once (scale calls ${wave.scaleCallsMs.toFixed(0)} ms), first 2xx p50 ${percentile(directMs, 50).toFixed(0)} p95 ${percentile(directMs, 95).toFixed(0)} ms (running p50 ${percentile(directRunningMs, 50).toFixed(0)} ms)`);
       await stopAll(wokenNames);
 
       // The activator's wave.
@@ -199,14 +193,18 @@ export async function mondayMorning(opts: MondayMorningOptions): Promise<MondayM
         floorP95Ms: round(percentile(floorMs, 95)),
         activatorP50Ms: round(percentile(okMs, 50)),
         activatorP95Ms: round(percentile(okMs, 95)),
+        directConcurrentP50Ms: round(percentile(directMs, 50)),
+        directConcurrentP95Ms: round(percentile(directMs, 95)),
+        directConcurrentMaxMs: round(Math.max(...directMs)),
+        overVsConcurrentFloorP50Ms: round(percentile(okMs, 50) - percentile(directMs, 50)),
+        overVsConcurrentFloorP95Ms: round(percentile(okMs, 95) - percentile(directMs, 95)),
+        longestOverDirectLongestMs: round(Math.max(...okMs) - Math.max(...directMs)),
         directConcurrentRunningP50Ms: round(percentile(directRunningMs, 50)),
-        directConcurrentRunningP95Ms: round(percentile(directRunningMs, 95)),
-        directConcurrentRunningMaxMs: round(Math.max(...directRunningMs)),
         dockerCallsByOp: byOp,
         discoveryMs: Math.round(discoveryMs),
         createMs: Math.round(createMs),
         statuses,
-        samples: { floorMs: floorMs.map((v) => round(v)), activatorMs: activatorMs.map((v) => round(v)), overheadMs: overheadMs.map((v) => round(v)), directRunningMs: directRunningMs.map((v) => round(v)) },
+        samples: { floorMs: floorMs.map((v) => round(v)), activatorMs: activatorMs.map((v) => round(v)), overheadMs: overheadMs.map((v) => round(v)), directMs: directMs.map((v) => round(v)), directRunningMs: directRunningMs.map((v) => round(v)) },
         sablier: 'not run: Sablier could not be built here (see peer)',
       };
     } finally {

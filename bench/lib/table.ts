@@ -92,7 +92,8 @@ export function tableRows(results: Json): Row[] {
     rows.push(row(part, 'overheadP95Ms', monday.overheadP95Ms, { op: '<=', limit: 250 }));
     rows.push(row(part, 'longestWaitMs', monday.longestWaitMs));
     rows.push(row(part, 'dockerCalls', monday.dockerCalls));
-    rows.push(row(part, 'direct wave: scale → running p95', d.directConcurrentRunningP95Ms));
+    rows.push(row(part, 'direct wave (no activator) p50 / p95', `${fmt(d.directConcurrentP50Ms)} / ${fmt(d.directConcurrentP95Ms)}`));
+    rows.push(row(part, 'over the direct wave p50 / p95', `${fmt(d.overVsConcurrentFloorP50Ms)} / ${fmt(d.overVsConcurrentFloorP95Ms)}`));
   }
   const b10k = results.burst10k as Json | undefined;
   if (b10k) {
