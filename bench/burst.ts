@@ -77,7 +77,9 @@ export async function burst(opts: BurstOptions): Promise<BurstResult> {
   const client = new Agent({ connections: opts.requests + 16, pipelining: 1, keepAliveTimeout: 1000 });
   try {
     await activator.waitForApp(app.name);
-    const container = await containerOf(activator.name);
+    const container = await containerOf(activator.name).catch(async (err: unknown) => {
+      throw new Error(`${(err as Error).message}\nactivator logs:\n${(await activator.logs()).split('\n').slice(-40).join('\n')}`, { cause: err });
+    });
     // Warm-up on another app (one wake, then some proxied requests), so the baseline already has
     // what any activator that has served traffic has (JIT code, undici's parser, pools): the growth
     // measured is the burst's, not the first request's.
