@@ -71,6 +71,20 @@ const machine = {
 };
 
 const results: Record<string, unknown> = {};
+/** Issue 14's parts: one that fails is recorded (error) and cleaned up, and the next still runs. */
+const attempt = async (part: Part, fn: () => Promise<unknown>): Promise<void> => {
+  if (!selected(part) || interrupted) return;
+  log(`bench: ${part} …`);
+  try {
+    results[part] = await fn();
+  } catch (err) {
+    const message = (err as Error).message;
+    log(`bench: ${part} failed: ${message}`);
+    results[part] = { error: message.slice(0, 2000) };
+    process.exitCode = 1;
+    await runCleanups();
+  }
+};
 const started = Date.now();
 try {
   log(`bench: ${only.join(', ')} on ${machine.nproc} × ${machine.cpu}, kernel ${machine.kernel}, node ${machine.node}`);
@@ -106,32 +120,19 @@ try {
     log('bench: scale …');
     results.scale = await scale({ services: int('BENCH_SCALE_SERVICES', 1000), durationS: int('BENCH_SCALE_DURATION', 5), outDir, log });
   }
-  if (selected('peer') && !interrupted) {
-    log('bench: peer …');
-    results.peer = await peer({ log });
-  }
-  if (selected('mondayMorning') && !interrupted) {
-    log('bench: mondayMorning …');
-    results.mondayMorning = await mondayMorning({ apps: int('BENCH_MONDAY_APPS', 1000), wakes: int('BENCH_MONDAY_WAKES', 50), log });
-  }
-  if (selected('burst10k') && !interrupted) {
-    log('bench: burst10k …');
+  await attempt('peer', () => peer({ log }));
+  await attempt('burst10k', async () => {
     const wanted = int('BENCH_BURST10K_REQUESTS', 10_000);
     // Each held request is one client socket here; keep headroom for everything else the bench opens.
     const nofile = nofileOf('self');
     const requests = Math.min(wanted, nofile - 512);
     if (requests < wanted) log(`  burst10k: the client's open-file limit is ${nofile}: ${requests} requests instead of ${wanted}`);
     const r = await burst({ requests, warmup: env.BENCH_BURST_WARMUP !== '0', settleMs: int('BENCH_BURST_SETTLE_MS', 10_000), log });
-    results.burst10k = { ...r, wanted, limitedBy: requests < wanted ? `the client's open-file limit (ulimit -n ${nofile})` : null, rssPerHeldKb: round((r.rssGrowthMb * 1024) / requests, 2), peakPerHeldKb: round((r.peakGrowthMb * 1024) / requests, 2) };
-  }
-  if (selected('scale5k') && !interrupted) {
-    log('bench: scale5k …');
-    results.scale5k = await scale({ services: int('BENCH_SCALE5K_SERVICES', 5000), durationS: int('BENCH_SCALE_DURATION', 5), outDir, log });
-  }
-  if (selected('viaTraefik') && !interrupted) {
-    log('bench: viaTraefik …');
-    results.viaTraefik = await viaTraefik({ cycles: int('BENCH_VIA_CYCLES', 5), durationS: int('BENCH_VIA_DURATION', 5), rounds: int('BENCH_VIA_ROUNDS', 3), wsMessages: int('BENCH_VIA_WS_MESSAGES', 2000), log });
-  }
+    return { ...r, wanted, limitedBy: requests < wanted ? `the client's open-file limit (ulimit -n ${nofile})` : null, rssPerHeldKb: round((r.rssGrowthMb * 1024) / requests, 2), peakPerHeldKb: round((r.peakGrowthMb * 1024) / requests, 2) };
+  });
+  await attempt('scale5k', () => scale({ services: int('BENCH_SCALE5K_SERVICES', 5000), durationS: int('BENCH_SCALE_DURATION', 5), outDir, log }));
+  await attempt('viaTraefik', () => viaTraefik({ cycles: int('BENCH_VIA_CYCLES', 5), durationS: int('BENCH_VIA_DURATION', 5), rounds: int('BENCH_VIA_ROUNDS', 3), wsMessages: int('BENCH_VIA_WS_MESSAGES', 2000), log }));
+  await attempt('mondayMorning', () => mondayMorning({ apps: int('BENCH_MONDAY_APPS', 1000), wakes: int('BENCH_MONDAY_WAKES', 50), log }));
 } finally {
   await runCleanups();
 }
