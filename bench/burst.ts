@@ -4,6 +4,7 @@
  * events whose replicas go up); RSS is the activator container's process (VmRSS from /proc: the
  * engine runs on this host) before and right after, and again once idle.
  */
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { startActivator } from '../test/helpers/activator.js';
 import { createApp, runId } from '../test/helpers/swarm.js';
@@ -40,6 +41,14 @@ export interface BurstResult {
   /** The activator's own process metrics (MB): V8 heap used/total, external, RSS. */
   memory: Record<'before' | 'after' | 'settled', Record<string, number>>;
   warmedUp: boolean;
+  /** Open-file limits (soft) of the bench's client and of the activator's process. */
+  nofile: { client: number; activator: number };
+}
+
+/** The soft "Max open files" of a process (/proc/PID/limits). */
+export function nofileOf(pid: number | 'self'): number {
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  return m?.[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m?.[1] ?? Number.NaN);
 }
 
 /** process_resident_memory_bytes and the nodejs_heap/external gauges from the admin /metrics, in MB. */
@@ -61,14 +70,16 @@ async function memoryMetrics(adminUrl: string): Promise<Record<string, number>> 
 
 export async function burst(opts: BurstOptions): Promise<BurstResult> {
   const run = runId('benchburst');
-  const activator = await startActivator({ name: `${run}-activator`, run, image: activatorImage(), env: { ACTIVATOR_MAX_HELD_PER_APP: String(Math.max(1000, opts.requests)), ACTIVATOR_WAKE_TIMEOUT: '60s' } });
+  const activator = await startActivator({ name: `${run}-activator`, run, image: activatorImage(), env: { ACTIVATOR_MAX_HELD_PER_APP: String(Math.max(1000, opts.requests)), ACTIVATOR_MAX_HELD: String(Math.max(10_000, opts.requests)), ACTIVATOR_WAKE_TIMEOUT: '60s' } });
   const stopActivator = onCleanup(() => activator.stop());
   const app = await createApp({ name: `${run}-app`, run, healthIntervalMs: 0 });
   const removeApp = onCleanup(() => app.remove());
   const client = new Agent({ connections: opts.requests + 16, pipelining: 1, keepAliveTimeout: 1000 });
   try {
     await activator.waitForApp(app.name);
-    const container = await containerOf(activator.name);
+    const container = await containerOf(activator.name).catch(async (err: unknown) => {
+      throw new Error(`${(err as Error).message}\nactivator logs:\n${(await activator.logs()).split('\n').slice(-40).join('\n')}`, { cause: err });
+    });
     // Warm-up on another app (one wake, then some proxied requests), so the baseline already has
     // what any activator that has served traffic has (JIT code, undici's parser, pools): the growth
     // measured is the burst's, not the first request's.
@@ -125,6 +136,7 @@ export async function burst(opts: BurstOptions): Promise<BurstResult> {
       rssSettledGrowthMb: round(settled.rssMb - before.rssMb),
       memory: { before: memBefore, after: memAfter, settled: memSettled },
       warmedUp: opts.warmup !== false,
+      nofile: { client: nofileOf('self'), activator: nofileOf(container.pid) },
     };
   } finally {
     await client.close();

@@ -3,7 +3,8 @@
  * Runs the parts of issue 5, prints a table and writes bench/results.json.
  *
  * Env:
- *   BENCH_ONLY=coldStart,burst,hotPath,scale   subset to run (default: all four)
+ *   BENCH_ONLY=coldStart,burst,hotPath,scale   subset to run (default: all parts; issue 14 adds
+ *              peer,mondayMorning,burst10k,scale5k,viaTraefik)
  *   BENCH_COLD_DELAYS=0,1000                   sample-app STARTUP_DELAY_MS values
  *   BENCH_COLD_CYCLES=10                       cycles per delay (floor and activator each)
  *   BENCH_COLD_HEALTHCHECK=1                   also run the cycles with the image's HEALTHCHECK on
@@ -13,20 +14,28 @@
  *   BENCH_HOT_TSX=1                            run the hot-path activator through tsx instead of tsc output
  *   BENCH_BURST_REQUESTS=1000 BENCH_BURST_WARMUP=0 BENCH_BURST_SETTLE_MS=10000
  *   BENCH_SCALE_SERVICES=1000 BENCH_SCALE_DURATION=5
+ *   BENCH_MONDAY_APPS=1000 BENCH_MONDAY_WAKES=50
+ *   BENCH_BURST10K_REQUESTS=10000              capped below the client's open-file limit (reported)
+ *   BENCH_SCALE5K_SERVICES=5000
+ *   BENCH_VIA_CYCLES=5 BENCH_VIA_DURATION=5 BENCH_VIA_ROUNDS=3 BENCH_VIA_WS_MESSAGES=2000
  *   BENCH_ACTIVATOR_IMAGE=swarm-activator:dev      image of the activator service (coldStart, burst, scale)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { burst } from './burst.js';
+import { burst, nofileOf } from './burst.js';
 import { coldStart } from './cold-start.js';
 import { hotPath } from './hot-path.js';
+import { round } from './lib/stats.js';
+import { mondayMorning } from './monday-morning.js';
+import { peer } from './peer.js';
+import { viaTraefik } from './via-traefik.js';
 import { runCleanups } from './lib/proc.js';
 import { shapeResults } from './lib/results.js';
 import { formatTable } from './lib/table.js';
 import { scale } from './scale.js';
 
-const PARTS = ['coldStart', 'burst', 'hotPath', 'scale'] as const;
+const PARTS = ['coldStart', 'burst', 'hotPath', 'scale', 'peer', 'mondayMorning', 'burst10k', 'scale5k', 'viaTraefik'] as const;
 type Part = (typeof PARTS)[number];
 
 const env = process.env;
@@ -62,6 +71,20 @@ const machine = {
 };
 
 const results: Record<string, unknown> = {};
+/** Issue 14's parts: one that fails is recorded (error) and cleaned up, and the next still runs. */
+const attempt = async (part: Part, fn: () => Promise<unknown>): Promise<void> => {
+  if (!selected(part) || interrupted) return;
+  log(`bench: ${part} …`);
+  try {
+    results[part] = await fn();
+  } catch (err) {
+    const message = (err as Error).message;
+    log(`bench: ${part} failed: ${message}`);
+    results[part] = { error: message.slice(0, 2000) };
+    process.exitCode = 1;
+    await runCleanups();
+  }
+};
 const started = Date.now();
 try {
   log(`bench: ${only.join(', ')} on ${machine.nproc} × ${machine.cpu}, kernel ${machine.kernel}, node ${machine.node}`);
@@ -97,6 +120,19 @@ try {
     log('bench: scale …');
     results.scale = await scale({ services: int('BENCH_SCALE_SERVICES', 1000), durationS: int('BENCH_SCALE_DURATION', 5), outDir, log });
   }
+  await attempt('peer', () => peer({ log }));
+  await attempt('burst10k', async () => {
+    const wanted = int('BENCH_BURST10K_REQUESTS', 10_000);
+    // Each held request is one client socket here; keep headroom for everything else the bench opens.
+    const nofile = nofileOf('self');
+    const requests = Math.min(wanted, nofile - 512);
+    if (requests < wanted) log(`  burst10k: the client's open-file limit is ${nofile}: ${requests} requests instead of ${wanted}`);
+    const r = await burst({ requests, warmup: env.BENCH_BURST_WARMUP !== '0', settleMs: int('BENCH_BURST_SETTLE_MS', 10_000), log });
+    return { ...r, wanted, limitedBy: requests < wanted ? `the client's open-file limit (ulimit -n ${nofile})` : null, rssPerHeldKb: round((r.rssGrowthMb * 1024) / requests, 2), peakPerHeldKb: round((r.peakGrowthMb * 1024) / requests, 2) };
+  });
+  await attempt('scale5k', () => scale({ services: int('BENCH_SCALE5K_SERVICES', 5000), durationS: int('BENCH_SCALE_DURATION', 5), outDir, log }));
+  await attempt('viaTraefik', () => viaTraefik({ cycles: int('BENCH_VIA_CYCLES', 5), durationS: int('BENCH_VIA_DURATION', 5), rounds: int('BENCH_VIA_ROUNDS', 3), wsMessages: int('BENCH_VIA_WS_MESSAGES', 2000), log }));
+  await attempt('mondayMorning', () => mondayMorning({ apps: int('BENCH_MONDAY_APPS', 1000), wakes: int('BENCH_MONDAY_WAKES', 50), log }));
 } finally {
   await runCleanups();
 }

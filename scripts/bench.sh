@@ -6,7 +6,7 @@
 #   - leaves things as it found them: if no engine answered before, swarm-up started one, and it is
 #     torn down at the end (scripts/swarm-down.sh) unless KEEP_SWARM=1. An engine that was already
 #     up (yours, or one shared with others) is never torn down.
-# Knobs (see bench/run.ts): BENCH_ONLY=coldStart,burst,hotPath,scale  BENCH_COLD_DELAYS=0,1000
+# Knobs (see bench/run.ts): BENCH_ONLY=coldStart,burst,hotPath,scale,peer,mondayMorning,burst10k,scale5k,viaTraefik  BENCH_COLD_DELAYS=0,1000
 #   BENCH_COLD_CYCLES=10  BENCH_COLD_HEALTHCHECK=0  BENCH_PIN=1  BENCH_PROFILE=1  BENCH_HOT_*  BENCH_SCALE_*
 set -euo pipefail
 SA_LOG_PREFIX=bench
@@ -39,4 +39,6 @@ bash "$SA_ROOT/scripts/swarm-up.sh"
 source "$SA_ENV_FILE"
 export SA_STATE_DIR SA_NETWORK DOCKER_HOST
 
+# burst10k holds 10,000 client sockets in one process: raise the soft open-file limit to the hard one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 npx tsx bench/run.ts

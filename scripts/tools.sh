@@ -10,16 +10,23 @@
 # go.mod asks for fetches that toolchain from the Go module proxy (GOTOOLCHAIN, or for a Go older
 # than 1.21, the golang.org/toolchain module itself), cached beside the tools.
 #
-#   bash scripts/tools.sh [traefik|pebble]...   # default: both
+#   Sablier  SA_SABLIER_VERSION  the peer the bench compares with (bench `peer`, issue 14), built with
+#                                `go install` from the Go module proxy; only on request (not a test
+#                                component). On this workplace the proxy refuses the module (403 "This
+#                                module version is not available"), so the install fails with that.
+#
+#   bash scripts/tools.sh [traefik|pebble|sablier]...   # default: traefik pebble
 #   source scripts/tools.sh --env                # only sets the SA_TRAEFIK_* / SA_PEBBLE_* paths
 # Cache: SA_TOOLS_DIR (default /var/tmp/swarm-activator-tools), one folder per tool and version.
 SA_TRAEFIK_VERSION=3.7.15
 SA_PEBBLE_VERSION=v2.10.3
 SA_PEBBLE_GO=1.25.0   # the go directive of Pebble's go.mod at SA_PEBBLE_VERSION
+SA_SABLIER_VERSION=v1.10.3   # Sablier's latest release (2025-11-23); its go.mod asks for go 1.25
 SA_TOOLS_DIR="${SA_TOOLS_DIR:-/var/tmp/swarm-activator-tools}"
 SA_TRAEFIK_DIR="$SA_TOOLS_DIR/traefik-$SA_TRAEFIK_VERSION"
 SA_TRAEFIK_BIN="$SA_TRAEFIK_DIR/bin/traefik"
 SA_PEBBLE_DIR="$SA_TOOLS_DIR/pebble-$SA_PEBBLE_VERSION"
+SA_SABLIER_BIN="$SA_TOOLS_DIR/sablier-$SA_SABLIER_VERSION/sablier"
 if [[ "${1:-}" == --env ]]; then return 0 2>/dev/null || exit 0; fi
 
 set -euo pipefail
@@ -126,11 +133,33 @@ install_pebble() {
   sa_log "pebble $SA_PEBBLE_VERSION built with $("$go" env GOVERSION) in $(sa_since "$t") ($SA_PEBBLE_DIR)"
 }
 
+install_sablier() {
+  if [[ -x "$SA_SABLIER_BIN" ]]; then
+    sa_log "sablier $SA_SABLIER_VERSION cached ($SA_SABLIER_BIN)"
+    return 0
+  fi
+  local t go tmp
+  t=$(sa_now_ms)
+  go="$(find_go)"
+  tmp="$(mktemp -d "$SA_TOOLS_DIR/.sablier.XXXXXX")"
+  if ! (cd "$SA_TOOLS_DIR" && GOMODCACHE="$SA_TOOLS_DIR/go-mod" GOFLAGS=-modcacherw GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN="$tmp" \
+      GOCACHE="$SA_TOOLS_DIR/go-build" "$go" install -trimpath -ldflags='-s -w' "github.com/sablierapp/sablier@$SA_SABLIER_VERSION") >"$tmp.log" 2>&1; then
+    cat "$tmp.log" >&2
+    rm -rf "$tmp" "$tmp.log" "$SA_TOOLS_DIR/go-build"
+    sa_die "go install github.com/sablierapp/sablier@$SA_SABLIER_VERSION failed (with $("$go" env GOVERSION))"
+  fi
+  rm -f "$tmp.log"
+  rm -rf "$SA_TOOLS_DIR/go-build" "$(dirname "$SA_SABLIER_BIN")"
+  mv "$tmp" "$(dirname "$SA_SABLIER_BIN")"
+  sa_log "sablier $SA_SABLIER_VERSION built with $("$go" env GOVERSION) in $(sa_since "$t") ($SA_SABLIER_BIN)"
+}
+
 [[ $# -gt 0 ]] || set -- traefik pebble
 for tool in "$@"; do
   case "$tool" in
     traefik) install_traefik ;;
     pebble) install_pebble ;;
-    *) sa_die "unknown tool '$tool' (traefik, pebble)" ;;
+    sablier) install_sablier ;;
+    *) sa_die "unknown tool '$tool' (traefik, pebble, sablier)" ;;
   esac
 done

@@ -10,6 +10,7 @@
 // address until its next ARP retry, a second later: the floor would be ~1 s too high. Nothing can
 // answer before the container's process has started, so this loses nothing.
 // It keeps polling the task list every 5 ms until the task is `running`, for the breakdown.
+// GET /measure-many?services=A,B,… is the same for many services scaled at once (see measureMany).
 // Env: PORT (control port), NETWORK, DOCKER_SOCK. Plain ESM, no dependencies.
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -132,11 +133,75 @@ async function measure(service, timeoutMs, intervalMs) {
   return { floorMs, scaleCallMs, addressMs, containerStartMs: startedAt === undefined ? undefined : startedAt - t0, runningMs, attempts, ip };
 }
 
+// GET /measure-many?services=A,B,…: the concurrent floor (bench `mondayMorning`). Scales every
+// service to 1 at once (t0 = before the first call), lists all their tasks in one call every
+// intervalMs (50 ms default: one list for all, so the floor's own polling stays light), and once a
+// task is `running` (its container, so its network endpoint, exists) probes its address every
+// 20 ms (at most 2 in flight per service). floorMs per service: first 2xx − t0.
+async function measureMany(services, timeoutMs, intervalMs) {
+  const ids = new Map();
+  const t0 = performance.now();
+  const deadline = t0 + timeoutMs;
+  await Promise.all(services.map(async (service) => {
+    const svc = await docker('GET', `/services/${encodeURIComponent(service)}`);
+    ids.set(svc.ID, service);
+    const spec = svc.Spec;
+    spec.Mode = { Replicated: { Replicas: 1 } };
+    await docker('POST', `/services/${encodeURIComponent(service)}/update?version=${svc.Version.Index}`, spec);
+  }));
+  const scaleCallsMs = performance.now() - t0;
+  const ipOf = new Map();
+  const runningMs = new Map();
+  const floorMs = new Map();
+  const inFlight = new Map();
+  const filters = encodeURIComponent(JSON.stringify({ service: services, 'desired-state': ['running'] }));
+  const taskWatch = (async () => {
+    while (runningMs.size < services.length && performance.now() < deadline) {
+      const tick = performance.now();
+      for (const t of await docker('GET', `/tasks?filters=${filters}`)) {
+        const service = ids.get(t.ServiceID);
+        if (!service || t.Status?.State !== 'running' || runningMs.has(service)) continue;
+        const addr = (t.NetworksAttachments ?? []).find((a) => a.Network?.Spec?.Name === NETWORK)?.Addresses?.[0]?.split('/')[0];
+        if (!addr) continue;
+        ipOf.set(service, addr);
+        runningMs.set(service, performance.now() - t0);
+      }
+      await sleep(Math.max(0, intervalMs - (performance.now() - tick)));
+    }
+  })();
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (floorMs.size === services.length || performance.now() > deadline) {
+        clearInterval(timer);
+        return resolve();
+      }
+      for (const [service, ip] of ipOf) {
+        if (floorMs.has(service) || (inFlight.get(service) ?? 0) >= 2) continue;
+        inFlight.set(service, (inFlight.get(service) ?? 0) + 1);
+        probeOnce(ip, '/health', 1000).then((ok) => {
+          inFlight.set(service, inFlight.get(service) - 1);
+          if (ok && !floorMs.has(service)) floorMs.set(service, performance.now() - t0);
+        });
+      }
+    }, 20);
+  });
+  await taskWatch;
+  const missing = services.filter((s) => !floorMs.has(s));
+  if (missing.length > 0) throw new Error(`no 2xx from ${missing.length} of ${services.length} services within ${timeoutMs} ms (first: ${missing[0]})`);
+  return { scaleCallsMs, floorMs: services.map((s) => floorMs.get(s)), runningMs: services.map((s) => runningMs.get(s)) };
+}
+
 http
   .createServer(async (req, res) => {
     const url = new URL(req.url, 'http://prober');
     try {
       if (url.pathname === '/ping') return res.end('ok');
+      if (url.pathname === '/measure-many') {
+        const services = (url.searchParams.get('services') ?? '').split(',').filter(Boolean);
+        const result = await measureMany(services, Number(url.searchParams.get('timeoutMs') ?? 120_000), Number(url.searchParams.get('intervalMs') ?? 50));
+        res.setHeader('content-type', 'application/json');
+        return res.end(JSON.stringify(result));
+      }
       if (url.pathname !== '/measure') {
         res.statusCode = 404;
         return res.end();

@@ -9,6 +9,11 @@ export const ISSUE_KEYS = {
   burst: ['requests', 'ok', 'scaleUps', 'rssGrowthMb'],
   hotPath: ['directRps', 'nodeFloorRps', 'nginxRps', 'activatorRps', 'ratioVsNode', 'ratioVsNginx', 'p50AddedMsC1', 'cpuUsPerRequest', 'cpuRatioVsNode'],
   scale: ['services', 'discoveryMs', 'rssMb', 'unknownHostRps'],
+  peer: ['activatorP50Ms', 'activatorP95Ms', 'sablierP50Ms', 'sablierP95Ms', 'ratioP50', 'idleAccuracy'],
+  mondayMorning: ['apps', 'wakes', 'ok', 'overheadP50Ms', 'overheadP95Ms', 'dockerCalls', 'longestWaitMs', 'sablier'],
+  burst10k: ['requests', 'ok', 'scaleUps', 'rssGrowthMb', 'rssPerHeldKb', 'limitedBy'],
+  scale5k: ['services', 'discoveryMs', 'rssMb', 'unknownHostRps', 'ratioVsBare404'],
+  viaTraefik: ['coldStart', 'hotPath', 'websocket'],
 } as const;
 
 function split(part: Json, keys: readonly string[]): Json {
@@ -35,7 +40,7 @@ export function shapeResults(results: Json): Json {
   const out: Json = {};
   for (const [part, value] of Object.entries(results)) {
     if (part === 'coldStart') out[part] = shapeColdStart(value as Json);
-    else if (part === 'burst' || part === 'hotPath' || part === 'scale') out[part] = split(value as Json, ISSUE_KEYS[part]);
+    else if (part in ISSUE_KEYS) out[part] = split(value as Json, ISSUE_KEYS[part as keyof typeof ISSUE_KEYS]);
     else out[part] = value;
   }
   return out;

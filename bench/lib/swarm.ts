@@ -36,7 +36,9 @@ export interface ServiceContainer {
 /** The container of the service's running task (the bench runs on the engine's host). */
 export async function containerOf(service: string): Promise<ServiceContainer> {
   const tasks = (await docker.listTasks({ filters: { service: [service], 'desired-state': ['running'] } })) as RawTask[];
-  const id = tasks.find((t) => t.Status.State === 'running')?.Status.ContainerStatus?.ContainerID;
+  // `starting` too: the activator image's HEALTHCHECK (10 s interval) keeps a task that already
+  // serves in `starting` until its first check passes.
+  const id = tasks.find((t) => t.Status.State === 'running' || t.Status.State === 'starting')?.Status.ContainerStatus?.ContainerID;
   if (!id) throw new Error(`no running container for ${service}`);
   const info = (await docker.getContainer(id).inspect()) as { State: { Pid: number } };
   // A task with published ports is attached to docker_gwbridge, but only the network lists it.

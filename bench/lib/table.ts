@@ -76,6 +76,57 @@ export function tableRows(results: Json): Row[] {
     rows.push(row('scale', 'bare404Rps (same path)', d.bare404Rps));
     rows.push(row('scale', 'ratioVsBare404', d.ratioVsBare404));
   }
+  const peer = results.peer as Json | undefined;
+  if (peer) {
+    const d = (peer.details ?? {}) as Json;
+    rows.push(row('peer (Sablier)', 'built', d.built === true ? `yes (${String(d.sablierVersion)})` : `no (${String(d.sablierVersion)})`));
+    for (const k of ['activatorP50Ms', 'activatorP95Ms', 'sablierP50Ms', 'sablierP95Ms', 'ratioP50']) rows.push(row('peer (Sablier)', k, peer[k] ?? '—'));
+  }
+  const monday = results.mondayMorning as Json | undefined;
+  if (monday) {
+    const part = `mondayMorning ${fmt(monday.wakes)} of ${fmt(monday.apps)}`;
+    const d = (monday.details ?? {}) as Json;
+    rows.push(row(part, 'ok', monday.ok, { op: '==', limit: Number(monday.wakes), text: `= ${fmt(monday.wakes)}` }));
+    rows.push(row(part, 'floorP50Ms (each alone)', d.floorP50Ms));
+    rows.push(row(part, 'overheadP50Ms', monday.overheadP50Ms));
+    rows.push(row(part, 'overheadP95Ms', monday.overheadP95Ms, { op: '<=', limit: 250 }));
+    rows.push(row(part, 'longestWaitMs', monday.longestWaitMs));
+    rows.push(row(part, 'dockerCalls', monday.dockerCalls));
+    rows.push(row(part, 'direct wave (no activator) p50 / p95', `${fmt(d.directConcurrentP50Ms)} / ${fmt(d.directConcurrentP95Ms)}`));
+    rows.push(row(part, 'over the direct wave p50 / p95', `${fmt(d.overVsConcurrentFloorP50Ms)} / ${fmt(d.overVsConcurrentFloorP95Ms)}`));
+  }
+  const b10k = results.burst10k as Json | undefined;
+  if (b10k) {
+    rows.push(row('burst10k', 'requests', b10k.requests));
+    rows.push(row('burst10k', 'ok', b10k.ok, { op: '==', limit: Number(b10k.requests), text: `= ${fmt(b10k.requests)}` }));
+    rows.push(row('burst10k', 'scaleUps', b10k.scaleUps, { op: '==', limit: 1 }));
+    rows.push(row('burst10k', 'rssGrowthMb', b10k.rssGrowthMb));
+    rows.push(row('burst10k', 'rssPerHeldKb', b10k.rssPerHeldKb, { op: '<=', limit: 10 }));
+  }
+  const s5k = results.scale5k as Json | undefined;
+  if (s5k) {
+    rows.push(row('scale5k', 'services', s5k.services));
+    rows.push(row('scale5k', 'discoveryMs', s5k.discoveryMs, { op: '<=', limit: 5000 }));
+    rows.push(row('scale5k', 'rssMb', s5k.rssMb, { op: '<=', limit: 200 }));
+    rows.push(row('scale5k', 'unknownHostRps', s5k.unknownHostRps));
+    rows.push(row('scale5k', 'ratioVsBare404', s5k.ratioVsBare404, { op: '>=', limit: 0.8 }));
+  }
+  const via = results.viaTraefik as Json | undefined;
+  if (via) {
+    const cold = (via.coldStart ?? {}) as Json;
+    const hot = (via.hotPath ?? {}) as Json;
+    const ws = (via.websocket ?? {}) as Json;
+    rows.push(row('viaTraefik cold start', 'floorP50Ms', cold.floorP50Ms));
+    rows.push(row('viaTraefik cold start', 'activatorP50Ms', cold.activatorP50Ms));
+    rows.push(row('viaTraefik cold start', 'overheadP50Ms', cold.overheadP50Ms));
+    rows.push(row('viaTraefik cold start', 'overheadP95Ms', cold.overheadP95Ms));
+    rows.push(row('viaTraefik hot path', 'traefikDirectRps', hot.traefikDirectRps));
+    rows.push(row('viaTraefik hot path', 'traefikActivatorRps', hot.traefikActivatorRps));
+    rows.push(row('viaTraefik hot path', 'ratio', hot.ratio));
+    rows.push(row('viaTraefik hot path', 'p50AddedMsC1', hot.p50AddedMsC1));
+    rows.push(row('viaTraefik websocket', 'addedUsPerMessageP50', ws.addedUsPerMessageP50));
+    rows.push(row('viaTraefik websocket', 'activatorCpuUsPerMessage', ws.activatorCpuUsPerMessage));
+  }
   return rows;
 }
 
