@@ -8,6 +8,10 @@
  * Env: PORT, ORIGIN_PORT, BENCH_HOST (the app's Host), ACTIVATOR_LOG_LEVEL (default info).
  * Logs go to stdout as in production (the bench sends them to a file).
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { AppRegistry } from '../../src/discovery/app-registry.js';
 import { buildProxyApp } from '../../src/http/app.js';
@@ -61,7 +65,10 @@ const fakeSwarm: SwarmClient = {
   containerNetworkBytes: async () => null,
 };
 
-const config = loadConfig({ ...process.env, ACTIVATOR_LOG_LEVEL: process.env.ACTIVATOR_LOG_LEVEL ?? 'info' });
+// The activator refuses to start without an admin token (issue 12); the bench's proxy has no admin port.
+const tokenFile = process.env.ACTIVATOR_ADMIN_TOKEN_FILE ?? join(mkdtempSync(join(tmpdir(), 'sa-bench-')), 'admin-token');
+if (process.env.ACTIVATOR_ADMIN_TOKEN_FILE === undefined) writeFileSync(tokenFile, randomBytes(24).toString('hex'), { mode: 0o600 });
+const config = loadConfig({ ...process.env, ACTIVATOR_ADMIN_TOKEN_FILE: tokenFile, ACTIVATOR_LOG_LEVEL: process.env.ACTIVATOR_LOG_LEVEL ?? 'info' });
 const log = createLogger(config.logLevel);
 const metrics = new Metrics();
 const swarm = createQueuedSwarm(fakeSwarm, config.dockerConcurrency, metrics);
