@@ -25,6 +25,7 @@ import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
 import { createQueuedSwarm } from './swarm/queued-swarm.js';
 import { WakeCoordinator } from './wake/coordinator.js';
 import { redactUrl } from './redact.js';
+import { PROVIDER_PATH, registerProviderRoute, TraefikProvider } from './traefik/provider.js';
 import { ReadinessProbe } from './wake/readiness.js';
 import { WakeHistory } from './wake/wake-history.js';
 
@@ -96,7 +97,9 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     } else if (!coordinator.isWaking(service)) metrics.setState(service, (entry.replicas ?? 0) > 0 ? 'awake' : 'asleep');
   });
 
-  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log, history, waitingPageDir: config.waitingPageDir });
+  // Always on for the route guard (middleware catalog); serves Traefik only with its token.
+  const traefik = new TraefikProvider({ registry, swarm, metrics, log: log.child({ module: 'traefik-provider' }), token: config.traefikProviderToken, activatorService: config.traefikActivatorService, catalogRefreshMs: config.resyncIntervalMs });
+  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log, history, waitingPageDir: config.waitingPageDir, routeGuard: (entry, headers) => traefik.guard(entry, headers) });
   const adminApp = await buildAdminApp({
     registry,
     coordinator,
@@ -110,6 +113,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     savings: savingsInputs,
     auth: { tokens: config.adminTokens, store, sessionTtlMs: config.adminSessionTtlMs },
   });
+  if (traefik.enabled) registerProviderRoute(adminApp, traefik);
 
   return {
     proxyApp,
@@ -120,17 +124,25 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     metrics,
     async listen() {
       await registry.start();
+      await traefik.start();
       idleReaper.start();
       keepAwake.start();
       await adminApp.listen({ host: config.host, port: config.adminPort });
       await proxyApp.listen({ host: config.host, port: config.port });
-      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: redactUrl(config.dockerHost), store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
+      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: redactUrl(config.dockerHost), store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name), traefikProvider: traefik.enabled ? 'on' : 'off' }, 'activator listening');
+      log.info(
+        { traefikProvider: traefik.enabled ? 'on' : 'off', activatorService: config.traefikActivatorService },
+        traefik.enabled
+          ? `Traefik provider on: serving ${PROVIDER_PATH} on the admin port; apps keep their routers while asleep`
+          : 'Traefik provider off (no ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE): sleeping apps are reached through the catch-all; apps whose routers carry a middleware that may refuse, or match more than the Host, fail closed',
+      );
     },
     async close() {
       await proxyApp.close();
       await adminApp.close();
       await keepAwake.stop();
       await idleReaper.stop();
+      traefik.stop();
       await registry.stop();
       await store.close();
       await readiness.close();

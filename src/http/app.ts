@@ -7,7 +7,7 @@
  *   handler:   await readiness → proxy to the task address (upstream.ts: undici)
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { METHODS } from 'node:http';
+import { METHODS, type IncomingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -51,6 +51,8 @@ export interface HttpDeps {
   history?: WakeHistory;
   /** ACTIVATOR_WAITING_PAGE_DIR: where waiting-page templates named by labels are looked up. */
   waitingPageDir?: string | undefined;
+  /** Fail closed (route-guard.ts): the error for a request that must not be proxied, else undefined. */
+  routeGuard?: ((entry: AppEntry, headers: IncomingHttpHeaders) => ActivatorError | undefined) | undefined;
 }
 
 interface Routed {
@@ -189,6 +191,8 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
       metrics.unknownHosts.inc();
       return handleError(unknownHost(request.headers.host ?? ''), request, reply);
     }
+    const refused = deps.routeGuard?.(entry, request.headers);
+    if (refused) return handleError(refused, request, reply);
     if (isUptimeMonitor(request, config)) {
       // Uptime monitors: a cheap answer, never a wake, never activity (src/idle/monitor.ts).
       metrics.monitorRequests.inc({ app: entry.policy.service });

@@ -53,6 +53,8 @@ export function attachWebSocketProxy(app: FastifyInstance, deps: HttpDeps, bound
   async function handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const entry = registry.byHost(req.headers.host);
     if (!entry || !entry.policy.http) return fail(socket, new UnknownHostError(req.headers.host ?? ''), req);
+    const refused = deps.routeGuard?.(entry, req.headers);
+    if (refused) return fail(socket, refused, req);
     const service = entry.policy.service;
     const endTraffic = traffic.begin(service);
     socket.once('close', endTraffic);
