@@ -1,0 +1,114 @@
+/**
+ * The activator's Traefik provider through the real Traefik (stack/traefik.yml polls the
+ * activator's /traefik/dynamic-config): the endpoint's token, the same bytes on every fetch,
+ * fetches counted per Traefik instance, and every middleware type of the tests decoded by Traefik
+ * from our body exactly as from the app's labels (Traefik's own API shows both side by side).
+ */
+import { createHash } from 'node:crypto';
+import t from 'tap';
+import { startRig, seedLabels, type EdgeRig } from '../helpers/traefik.js';
+import { createApp, runId, waitFor } from '../helpers/swarm.js';
+import { LABELS } from '../../src/labels.js';
+import { normaliseName } from '../../src/traefik-rule.js';
+
+const run = runId('tfp');
+t.setTimeout(15 * 60_000);
+const domain = `${run}.sa-test.example.com`;
+let rig: EdgeRig;
+
+t.before(async () => {
+  rig = await startRig({ run });
+});
+t.teardown(async () => {
+  if (!t.passing()) {
+    t.comment(await rig?.activator.logs());
+    t.comment(await rig?.edge.logs());
+  }
+  await rig?.stop();
+});
+
+const endpoint = () => `${rig.activator.adminUrl}/traefik/dynamic-config`;
+/** Our name for an app's router or middleware (src/traefik/dynamic-config.ts). */
+const ours = (service: string, name: string) => `sa-${normaliseName(service)}-${normaliseName(name)}`.toLowerCase();
+
+t.test('the endpoint: its token or 401; the same bytes every time; fetches per Traefik instance', async (t) => {
+  t.equal((await fetch(endpoint())).status, 401, 'no token: 401');
+  t.equal((await fetch(endpoint(), { headers: { 'x-activator-provider-token': 'not-the-token-at-all' } })).status, 401, 'a wrong token: 401');
+  t.equal((await fetch(endpoint(), { headers: rig.activator.adminHeaders() })).status, 401, 'the operator token is not the provider token');
+  const headers = { 'x-activator-provider-token': rig.providerToken };
+  const first = await fetch(endpoint(), { headers });
+  t.equal(first.status, 200, 'with the token: 200');
+  t.match(first.headers.get('content-type'), /^application\/json/);
+  const a = await first.text();
+  const b = await (await fetch(endpoint(), { headers })).text();
+  t.equal(a, b, 'the same body on every fetch (Traefik hashes it)');
+  t.ok(JSON.parse(a).http, 'a dynamic configuration');
+  // Traefik polls every 2 s from its task address.
+  const fetches = await waitFor("Traefik's polls counted", async () => {
+    const n = await rig.activator.metric('activator_traefik_provider_fetches_total', { instance: rig.edge.taskIp });
+    return n !== undefined && n >= 2 ? n : undefined;
+  }, 30_000, 500);
+  t.ok(fetches >= 2, `fetches by Traefik at ${rig.edge.taskIp}: ${fetches}`);
+  const age = await rig.activator.metric('activator_traefik_provider_seconds_since_fetch', { instance: rig.edge.taskIp });
+  t.ok(age !== undefined && age < 10, `seconds since its last fetch: ${age}`);
+});
+
+t.test('every middleware type: decoded by Traefik from our body as from the labels', async (t) => {
+  const name = `${run}-mw`;
+  const host = `mw.${domain}`;
+  const sha = `{SHA}${createHash('sha1').update('secret').digest('base64')}`;
+  // type label key → its option labels (as an app would write them)
+  const middlewares: Record<string, Record<string, string>> = {
+    basicauth: { users: `ops:${sha},dev:${sha}`, realm: 'sa-test', removeheader: 'true' },
+    ipallowlist: { sourcerange: '192.0.2.0/24,198.51.100.7', 'ipstrategy.depth': '1' },
+    headers: { 'customrequestheaders.X-Test': 'one', 'customresponseheaders.X-Served': 'yes', stsseconds: '31536000', accesscontrolallowmethods: 'GET,OPTIONS' },
+    redirectregex: { regex: '^https://old\\.example\\.com/(.*)', replacement: 'https://new.example.com/${1}', permanent: 'true' },
+    redirectscheme: { scheme: 'https', permanent: 'true', port: '443' },
+    stripprefix: { prefixes: '/mw-stripprefix,/x' },
+    forwardauth: { address: 'http://127.0.0.1:9/auth', trustforwardheader: 'true', authresponseheaders: 'X-User,X-Email' },
+    ratelimit: { average: '100', burst: '200', period: '1s' },
+    chain: { middlewares: `${name}-headers,${name}-stripprefix` },
+  };
+  const labels: Record<string, string> = { ...seedLabels(name, host), [LABELS.idleTimeout]: '10m' };
+  for (const [type, fields] of Object.entries(middlewares)) {
+    for (const [k, v] of Object.entries(fields)) labels[`traefik.http.middlewares.${name}-${type}.${type}.${k}`] = v;
+    // A router per middleware: Traefik builds (and so checks) a middleware only when a router uses it.
+    labels[`traefik.http.routers.${name}-${type}.rule`] = `Host(\`${host}\`) && PathPrefix(\`/mw-${type}\`)`;
+    labels[`traefik.http.routers.${name}-${type}.entrypoints`] = 'https';
+    labels[`traefik.http.routers.${name}-${type}.tls`] = 'true';
+    labels[`traefik.http.routers.${name}-${type}.middlewares`] = `${name}-${type}`;
+  }
+  // Awake: Traefik then has the labels' own middlewares (@swarm) beside ours (@http).
+  const app = await createApp({ name, run, on: rig.on, host, replicas: 1, labels });
+  t.teardown(app.remove);
+  await rig.activator.waitForApp(name);
+
+  type ApiMiddleware = Record<string, unknown> & { status: string; type: string; error?: string[] };
+  const config = (m: ApiMiddleware) => Object.fromEntries(Object.entries(m).filter(([k]) => !['status', 'usedBy', 'name', 'provider', 'type', 'error'].includes(k)));
+  for (const type of Object.keys(middlewares)) {
+    const [fromLabels, fromUs] = await waitFor(`${type}: both in Traefik's API`, async () => {
+      const l = await rig.traefikApi<ApiMiddleware>(`/api/http/middlewares/${name}-${type}@swarm`);
+      const o = await rig.traefikApi<ApiMiddleware>(`/api/http/middlewares/${ours(name, `${name}-${type}`)}@http`);
+      return l.status === 200 && o.status === 200 ? [l.body, o.body] : undefined;
+    }, 60_000, 500);
+    t.equal(fromUs.status, 'enabled', `${type}: ours enabled${fromUs.error ? ` (${fromUs.error.join('; ')})` : ''}`);
+    t.equal(fromUs.type, fromLabels.type, `${type}: the same type (${fromUs.type})`);
+    t.same(config(fromUs), config(fromLabels), `${type}: decoded as from the labels: ${JSON.stringify(config(fromUs))}`);
+  }
+
+  type ApiRouter = { status: string; rule: string; priority?: number; service: string; entryPoints?: string[]; middlewares?: string[]; tls?: { certResolver?: string }; error?: string[] };
+  for (const router of [`${name}-https`, `${name}-http`, `${name}-chain`]) {
+    const { body: r, status } = await rig.traefikApi<ApiRouter>(`/api/http/routers/${ours(name, router)}@http`);
+    t.equal(status, 200, `our router for ${router} is in Traefik`);
+    const { body: theirs } = await rig.traefikApi<ApiRouter>(`/api/http/routers/${router}@swarm`);
+    t.equal(r.status, 'enabled', `${router}: ours enabled${r.error ? ` (${r.error.join('; ')})` : ''}`);
+    t.equal(r.rule, theirs.rule, `${router}: the same rule`);
+    t.same(r.entryPoints, theirs.entryPoints, `${router}: the same entry points`);
+    t.equal(r.service, 'swarm-activator@swarm', `${router}: to the activator`);
+    t.equal(r.priority, (theirs.priority ?? 0) > 0 ? (theirs.priority as number) - 1 : theirs.rule.length - 1, `${router}: one below the app's router (${r.priority})`);
+    t.same(r.tls?.certResolver, theirs.tls?.certResolver, `${router}: the same certificate resolver`);
+    // The app's own middlewares under our names, the shared one kept (@swarm); the API may or may not qualify names.
+    const expected = (theirs.middlewares ?? []).map((m) => m.replace(/@swarm$/, '')).map((m) => (m.startsWith(`${name}-`) ? ours(name, m) : `${m}@swarm`));
+    t.same((r.middlewares ?? []).slice(1).map((m) => m.replace(/@http$/, '')), expected, `${router}: the same middlewares, ours re-published (${JSON.stringify(r.middlewares)})`);
+  }
+});
