@@ -42,10 +42,11 @@ export interface PublishProblem {
   message: string;
 }
 
+/** Empty maps are left out: Traefik's decoder refuses `"middlewares": {}` (and so the whole body). */
 export interface DynamicConfig {
-  http: {
-    routers: Record<string, RouterConfig>;
-    middlewares: Record<string, MiddlewareConfig>;
+  http?: {
+    routers?: Record<string, RouterConfig>;
+    middlewares?: Record<string, MiddlewareConfig>;
   };
 }
 
@@ -126,7 +127,10 @@ export function buildDynamicConfig(apps: readonly PublishedApp[], options: Dynam
       routers[ownName(app.service, router.name)] = published;
     }
   }
-  return { config: { http: { routers, middlewares } }, problems };
+  const http: NonNullable<DynamicConfig['http']> = {};
+  if (Object.keys(routers).length > 0) http.routers = routers;
+  if (Object.keys(middlewares).length > 0) http.middlewares = middlewares;
+  return { config: Object.keys(http).length > 0 ? { http } : {}, problems };
 }
 
 /** The label values as they are; only references to other middlewares (a chain's) are respelled. */

@@ -224,6 +224,18 @@ export class TraefikProvider {
     return [...this.fetchesByInstance.values()];
   }
 
+  private readonly refusedLogged = new Map<string, number>();
+
+  /** A fetch without the right token: one line per address per minute (a misconfigured Traefik, or a probe). */
+  noteRefused(instance: string, given: string | string[] | undefined): void {
+    const now = this.now();
+    if (now - (this.refusedLogged.get(instance) ?? 0) < 60_000) return;
+    if (this.refusedLogged.size > 1000) this.refusedLogged.clear();
+    this.refusedLogged.set(instance, now);
+    const why = !this.enabled ? 'the provider is off' : given === undefined ? `no ${PROVIDER_TOKEN_HEADER} header` : `a wrong token (${String(given).length} characters)`;
+    this.options.log.warn({ instance, reason: why }, `refused a fetch of the Traefik configuration from ${instance}: ${why}`);
+  }
+
   tokenMatches(given: string | string[] | undefined): boolean {
     const token = this.options.token;
     if (!token || typeof given !== 'string') return false;
@@ -238,6 +250,7 @@ export function registerProviderRoute(admin: FastifyInstance, provider: TraefikP
   // public: the admin tokens do not apply here; the provider's own token does (checked below).
   admin.get(PROVIDER_PATH, { config: { public: true } }, async (request, reply) => {
     if (!provider.enabled || !provider.tokenMatches(request.headers[PROVIDER_TOKEN_HEADER])) {
+      provider.noteRefused(request.ip, request.headers[PROVIDER_TOKEN_HEADER]);
       return reply
         .code(401)
         .header('cache-control', 'no-store')

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { startRig, seedLabels, type EdgeRig } from '../helpers/traefik.js';
-import { createApp, runId, waitFor } from '../helpers/swarm.js';
+import { createApp, runId, serviceState, waitFor } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 import { normaliseName } from '../../src/traefik-rule.js';
 
@@ -21,6 +21,8 @@ t.before(async () => {
 });
 t.teardown(async () => {
   if (!t.passing()) {
+    const spec = (await rig?.on.docker.getService(rig.edge.service).inspect().catch(() => undefined)) as { Spec?: { TaskTemplate?: { ContainerSpec?: { Args?: string[] } } } } | undefined;
+    t.comment(`Traefik's provider flags: ${JSON.stringify(spec?.Spec?.TaskTemplate?.ContainerSpec?.Args?.filter((a) => a.includes('providers.http')))}; the rig's token: ${rig?.providerToken}`);
     t.comment(await rig?.activator.logs());
     t.comment(await rig?.edge.logs());
   }
@@ -42,7 +44,7 @@ t.test('the endpoint: its token or 401; the same bytes every time; fetches per T
   const a = await first.text();
   const b = await (await fetch(endpoint(), { headers })).text();
   t.equal(a, b, 'the same body on every fetch (Traefik hashes it)');
-  t.ok(JSON.parse(a).http, 'a dynamic configuration');
+  t.type(JSON.parse(a), 'object', 'a dynamic configuration');
   // Traefik polls every 2 s from its task address.
   const fetches = await waitFor("Traefik's polls counted", async () => {
     const n = await rig.activator.metric('activator_traefik_provider_fetches_total', { instance: rig.edge.taskIp });
@@ -111,4 +113,59 @@ t.test('every middleware type: decoded by Traefik from our body as from the labe
     const expected = (theirs.middlewares ?? []).map((m) => m.replace(/@swarm$/, '')).map((m) => (m.startsWith(`${name}-`) ? ours(name, m) : `${m}@swarm`));
     t.same((r.middlewares ?? []).slice(1).map((m) => m.replace(/@http$/, '')), expected, `${router}: the same middlewares, ours re-published (${JSON.stringify(r.middlewares)})`);
   }
+});
+
+t.test('fail closed: a rule beyond Host, a router Traefik disabled; the marker never reaches the app', async (t) => {
+  const base = (name: string, router: string, rule: string, middlewares?: string) => ({
+    'traefik.enable': 'true',
+    'traefik.swarm.network': 'traefik-public',
+    [`traefik.http.services.${name}.loadbalancer.server.port`]: '80',
+    [`traefik.http.routers.${router}.rule`]: rule,
+    [`traefik.http.routers.${router}.entrypoints`]: 'https',
+    [`traefik.http.routers.${router}.tls`]: 'true',
+    ...(middlewares ? { [`traefik.http.routers.${router}.middlewares`]: middlewares } : {}),
+  });
+  const pathName = `${run}-path`;
+  const pathHost = `path.${domain}`;
+  const goneName = `${run}-gone`;
+  const goneHost = `gone.${domain}`;
+  const pathApp = await createApp({ name: pathName, run, on: rig.on, host: pathHost, labels: { ...base(pathName, `${pathName}-pub`, `Host(\`${pathHost}\`) && PathPrefix(\`/public\`)`), [LABELS.idleTimeout]: '10m' } });
+  t.teardown(pathApp.remove);
+  const goneApp = await createApp({ name: goneName, run, on: rig.on, host: goneHost, labels: base(goneName, `${goneName}-https`, `Host(\`${goneHost}\`)`, 'nothere@file') });
+  t.teardown(goneApp.remove);
+  await rig.activator.waitForApp(pathName);
+  await rig.activator.waitForApp(goneName);
+  await waitFor('our router for the /public rule in Traefik', async () => (await rig.traefikApi<{ status: string }>(`/api/http/routers/${ours(pathName, `${pathName}-pub`)}@http`)).body.status === 'enabled', 30_000, 500);
+
+  // Host(a) && PathPrefix(/public): /private matches no router of the app's, so it falls to the catch-all.
+  const priv = await rig.edge.request(pathHost, '/private', { insecure: true });
+  t.equal(priv.status, 503, '/private: 503 (it did not come through the app\'s router)');
+  t.equal(priv.header('x-activator-error'), 'SA_ROUTE_REQUIRED');
+  t.ok(Number(priv.header('retry-after')) > 0, `with Retry-After (${priv.header('retry-after')})`);
+  t.notMatch(priv.text(), /PathPrefix|-pub/, "the answer names neither the rule nor the router (they are for the log)");
+  t.equal((await serviceState(pathName)).replicas, 0, '/private did not wake it');
+  const pub = await rig.edge.request(pathHost, '/public/page', { insecure: true });
+  t.equal(pub.status, 200, '/public: through our router, the app woke and answered');
+  t.equal(rig.servedBy(pub), 'activator');
+  const seen = pub.json<{ headers: Record<string, string> }>().headers;
+  t.notOk(Object.keys(seen).some((h) => h.toLowerCase() === 'x-activator-route'), 'the app never sees the route marker');
+
+  // A router that names a middleware nobody has: Traefik disables ours as it does the app's.
+  const disabled = await waitFor('our router for the broken app, disabled by Traefik', async () => {
+    const r = await rig.traefikApi<{ status: string; error?: string[] }>(`/api/http/routers/${ours(goneName, `${goneName}-https`)}@http`);
+    return r.status === 200 && r.body.status === 'disabled' ? r.body : undefined;
+  }, 30_000, 500);
+  t.match(disabled.error?.join(' '), /nothere@file/, `Traefik says why: ${disabled.error?.join('; ')}`);
+  const gone = await rig.edge.request(goneHost, '/', { insecure: true });
+  t.equal(gone.status, 503, 'its requests fall to the catch-all: 503');
+  t.equal(gone.header('x-activator-error'), 'SA_ROUTE_REQUIRED');
+
+  const lines = await waitFor('the log lines naming router and reason', async () => {
+    const all = (await rig.activator.logLines()).filter((l) => l.code === 'SA_ROUTE_REQUIRED');
+    const p = all.find((l) => l.app === pathName);
+    const g = all.find((l) => l.app === goneName);
+    return p && g ? { p, g } : undefined;
+  }, 15_000, 250);
+  t.match(lines.p.detail, new RegExp(`router ${pathName}-pub: its rule matches more than the Host`), `logged: ${String(lines.p.detail)}`);
+  t.match(lines.g.detail, new RegExp(`router ${goneName}-https: middleware nothere@file is not defined`), `logged: ${String(lines.g.detail)}`);
 });

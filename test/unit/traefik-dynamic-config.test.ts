@@ -34,7 +34,7 @@ const options = { activatorService: 'swarm-activator@swarm', markerHeader: 'X-Ac
 t.test('every router of an app, with its rule, TLS and middlewares, pointing at the activator one priority below', async (t) => {
   const { config, problems } = buildDynamicConfig([app('shop', appLabels)], options);
   t.same(problems, []);
-  const https = config.http.routers['sa-shop-shop-https'];
+  const https = config.http?.routers?.['sa-shop-shop-https'];
   t.same(https, {
     rule: 'Host(`shop.example.com`)',
     priority: 'Host(`shop.example.com`)'.length - 1,
@@ -44,13 +44,17 @@ t.test('every router of an app, with its rule, TLS and middlewares, pointing at 
     middlewares: ['sa-shop-route-marker', 'sa-shop-shop-auth', 'non-www-redirect-secure@swarm', 'sa-shop-shop-chain', 'ext@file'],
     tls: { certResolver: 'le', domains: [{ main: 'shop.example.com', sans: ['www.shop.example.com'] }] },
   });
-  t.equal(config.http.routers['sa-shop-shop-api']?.priority, 99, 'an explicit priority, minus one');
-  t.same(config.http.routers['sa-shop-shop-api']?.middlewares, ['sa-shop-route-marker', 'shared-headers@swarm']);
-  t.same(config.http.middlewares['sa-shop-shop-auth'], { basicAuth: { users: 'ops:{SHA}abc=,dev:{SHA}def=' } }, 'label values as they are');
-  t.same(config.http.middlewares['sa-shop-shop-chain'], { chain: { middlewares: ['sa-shop-shop-strip', 'shared-headers@swarm'] } }, "a chain's members respelled as our routers see them");
-  t.same(config.http.middlewares['sa-shop-route-marker'], { headers: { customRequestHeaders: { 'X-Activator-Route': markerValue('secret-token-of-the-test', 'shop') } } });
+  t.equal(config.http?.routers?.['sa-shop-shop-api']?.priority, 99, 'an explicit priority, minus one');
+  t.same(config.http?.routers?.['sa-shop-shop-api']?.middlewares, ['sa-shop-route-marker', 'shared-headers@swarm']);
+  t.same(config.http?.middlewares?.['sa-shop-shop-auth'], { basicAuth: { users: 'ops:{SHA}abc=,dev:{SHA}def=' } }, 'label values as they are');
+  t.same(config.http?.middlewares?.['sa-shop-shop-chain'], { chain: { middlewares: ['sa-shop-shop-strip', 'shared-headers@swarm'] } }, "a chain's members respelled as our routers see them");
+  t.same(config.http?.middlewares?.['sa-shop-route-marker'], { headers: { customRequestHeaders: { 'X-Activator-Route': markerValue('secret-token-of-the-test', 'shop') } } });
   t.not(markerValue('secret-token-of-the-test', 'shop'), markerValue('secret-token-of-the-test', 'other'), 'a marker per app');
   t.not(markerValue('secret-token-of-the-test', 'shop'), markerValue('another-secret-token', 'shop'), 'and per secret');
+});
+
+t.test('no apps: no empty maps (Traefik refuses "middlewares": {})', async (t) => {
+  t.equal(stableJson(buildDynamicConfig([], options).config), '{}');
 });
 
 t.test('the same apps give the same bytes, whatever their order (replicas agree)', async (t) => {
