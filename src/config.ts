@@ -118,6 +118,8 @@ export interface Config {
   traefikProviderToken: AdminToken | undefined;
   /** The activator's own Traefik service, which our routers name (default swarm-activator@swarm). */
   traefikActivatorService: string;
+  /** Before a scale-down, how long to wait for every Traefik instance to fetch the raised priority. */
+  traefikHandoffTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -271,6 +273,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxConnections: read('ACTIVATOR_MAX_CONNECTIONS', 20_000, int(1, 1_000_000)),
     redisPasswordFile: read('ACTIVATOR_REDIS_PASSWORD_FILE', undefined, (v) => v),
     traefikProviderToken: tokenFile('ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE'),
+    traefikHandoffTimeoutMs: read('ACTIVATOR_TRAEFIK_HANDOFF_TIMEOUT', 15_000, duration(1000)),
     traefikActivatorService: read('ACTIVATOR_TRAEFIK_SERVICE', 'swarm-activator@swarm', (v) => {
       if (!/^[A-Za-z0-9_-]+@[A-Za-z0-9_-]+$/.test(v)) throw new Error('must be a Traefik service reference name@provider, e.g. swarm-activator@swarm');
       return v;
@@ -284,7 +287,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       'not set: the admin API needs an operator token file (e.g. the Swarm secret /run/secrets/activator-admin-token); with only ACTIVATOR_ADMIN_READ_TOKEN_FILE it starts read-only',
     );
   }
-  const named = [...Object.values(config.adminTokens), config.traefikProviderToken].filter((x): x is AdminToken => x !== undefined);
+  const named = [config.adminTokens.operate, config.adminTokens.read, config.adminTokens.metrics, config.traefikProviderToken].filter((x): x is AdminToken => x !== undefined);
   for (const [i, a] of named.entries()) {
     const twin = named.slice(i + 1).find((b) => b.reveal() === a.reveal());
     if (twin) throw new ConfigError(twin.source, `holds the same token as ${a.source}; each role needs its own token`);

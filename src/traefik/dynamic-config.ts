@@ -32,6 +32,10 @@ export interface DynamicConfigOptions {
   markerFor: (service: string) => string;
   /** Every service's middlewares: a reference to a missing one is reported (Traefik would disable the router). */
   catalog?: MiddlewareCatalog;
+  /** Apps in a handoff before a scale-down (handoff.ts): our routers outrank theirs. */
+  raised?: ReadonlySet<string>;
+  /** Apps whose WebSocket and event-stream requests always go through the activator (default: all). */
+  longLived?: (service: string) => boolean;
 }
 
 /** What could not be carried over, per app: the app fails closed instead (route-guard.ts). */
@@ -124,7 +128,15 @@ export function buildDynamicConfig(apps: readonly PublishedApp[], options: Dynam
         if (router.tls.domains.length > 0) tls.domains = router.tls.domains.map((d) => (d.sans.length > 0 ? { main: d.main, sans: [...d.sans] } : { main: d.main }));
         published.tls = tls;
       }
+      if (options.raised?.has(app.service)) published.priority = appRouterPriority(router) + 1;
       routers[ownName(app.service, router.name)] = published;
+      if (options.longLived?.(app.service) ?? true) {
+        // WebSockets and event streams always through the activator: its tunnel keeps the app awake
+        // exactly as long as they are open (Traefik's metrics do not see an open, silent connection).
+        const above = appRouterPriority(router) + 1;
+        routers[ownName(app.service, `${router.name}-ws`)] = { ...published, rule: `(${router.rule}) && HeaderRegexp(\`Upgrade\`, \`(?i)^websocket$\`)`, priority: above };
+        routers[ownName(app.service, `${router.name}-sse`)] = { ...published, rule: `(${router.rule}) && HeaderRegexp(\`Accept\`, \`(?i)text/event-stream\`)`, priority: above };
+      }
     }
   }
   const http: NonNullable<DynamicConfig['http']> = {};

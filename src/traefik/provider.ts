@@ -21,8 +21,11 @@ import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ActivatorError } from '../errors.js';
 import { guardHeaders, routeRequirement, type RouteRequirement } from '../http/route-guard.js';
+import { LABELS } from '../labels.js';
 import type { Metrics } from '../metrics.js';
+import type { Store } from '../store/store.js';
 import type { SwarmClient } from '../swarm/swarm.js';
+import { Handoffs } from './handoff.js';
 import { buildDynamicConfig, MARKER_HEADER, markerValue, stableJson, type PublishProblem, type PublishedApp } from './dynamic-config.js';
 import type { MiddlewareCatalog } from './middleware-kinds.js';
 
@@ -41,6 +44,12 @@ export interface TraefikProviderOptions {
   activatorService: string;
   /** How often every service's labels are read again for the catalog. */
   catalogRefreshMs: number;
+  /** Handoffs and Traefik's fetches, shared by the replicas. */
+  store: Pick<Store, 'setTimestamp' | 'timestamps'>;
+  /** The bounded wait for every Traefik instance to fetch a raised priority (ACTIVATOR_TRAEFIK_HANDOFF_TIMEOUT). */
+  handoffTimeoutMs: number;
+  /** After the fetch, until Traefik applies it (its providers throttle is 2 s). */
+  handoffApplyMs?: number;
   now?: () => number;
 }
 
@@ -49,6 +58,9 @@ interface AppTraefik {
   routers: TraefikRouter[];
   middlewares: TraefikMiddleware[];
   problems: string[];
+  /** LONG_LIVED_LABEL: WebSocket and event-stream routers through the activator (default true). */
+  longLived: boolean;
+  longLivedProblem?: string | undefined;
   /** routeRequirement, for the catalog version it was computed with. */
   requirement?: { catalogVersion: number; value: RouteRequirement | undefined };
 }
@@ -72,6 +84,7 @@ export class TraefikProvider {
   private readonly loggedProblems = new Map<string, string>();
   private readonly now: () => number;
   private readonly fetchCounter: Counter<'instance'>;
+  readonly handoffs: Handoffs;
 
   constructor(private readonly options: TraefikProviderOptions) {
     this.now = options.now ?? Date.now;
@@ -85,6 +98,16 @@ export class TraefikProvider {
         sinceFetch.reset();
         for (const f of this.fetches()) sinceFetch.set({ instance: f.instance }, (this.now() - f.lastAt) / 1000);
       },
+    });
+    this.handoffs = new Handoffs({
+      store: options.store,
+      metrics: options.metrics,
+      log: options.log,
+      timeoutMs: options.handoffTimeoutMs,
+      applyGraceMs: options.handoffApplyMs ?? 2500,
+      instanceStaleMs: 30_000,
+      now: this.now,
+      onChange: () => (this.body = undefined),
     });
     options.registry.on('changed', (service, entry) => {
       if (!entry) this.apps.delete(service);
@@ -130,7 +153,10 @@ export class TraefikProvider {
     const known = this.apps.get(entry.policy.service);
     if (known && known.version === entry.version) return known;
     const parsed = parseTraefikLabels(entry.labels, entry.policy.service);
-    const app: AppTraefik = { version: entry.version, routers: parsed.routers, middlewares: parsed.middlewares, problems: parsed.problems.map((p) => `${p.label}: ${p.message}`) };
+    const raw = entry.labels[LABELS.traefikLongLived]?.trim().toLowerCase();
+    const longLived = raw !== 'false';
+    const longLivedProblem = raw !== undefined && raw !== 'true' && raw !== 'false' ? `${LABELS.traefikLongLived}: "${entry.labels[LABELS.traefikLongLived]}" is not true or false (taken as true)` : undefined;
+    const app: AppTraefik = { version: entry.version, routers: parsed.routers, middlewares: parsed.middlewares, problems: parsed.problems.map((p) => `${p.label}: ${p.message}`), longLived, longLivedProblem };
     this.apps.set(entry.policy.service, app);
     return app;
   }
@@ -176,11 +202,15 @@ export class TraefikProvider {
         continue;
       }
       apps.push({ service: entry.policy.service, routers: app.routers, middlewares: app.middlewares });
+      if (app.longLivedProblem) skipped.push({ service: entry.policy.service, message: app.longLivedProblem });
     }
+    const longLivedOff = new Set(this.options.registry.all().filter((e) => this.traefikOf(e).longLived === false).map((e) => e.policy.service));
     const built = buildDynamicConfig(apps, {
       activatorService: this.options.activatorService,
       markerHeader: MARKER_HEADER,
       markerFor: (service) => (token ? markerValue(token.reveal(), service) : ''),
+      raised: this.handoffs.raised(),
+      longLived: (service) => !longLivedOff.has(service),
       catalog: new Map([...this.catalog, ...apps.flatMap((a) => a.middlewares.map((m) => [`${m.name.toLowerCase()}@swarm`, m] as const))]),
     });
     const text = stableJson(built.config);
@@ -257,8 +287,12 @@ export function registerProviderRoute(admin: FastifyInstance, provider: TraefikP
         .header('x-activator-error', 'SA_UNAUTHORIZED')
         .send({ error: 'SA_UNAUTHORIZED', status: 401, message: `the Traefik provider needs its token in the ${PROVIDER_TOKEN_HEADER} header` });
     }
+    // Taken before the handoffs are read: a fetch that began after a handoff was written carries it.
+    const began = Date.now();
+    await provider.handoffs.refresh();
     const body = provider.current();
     provider.noteFetch(request.ip, body.version);
+    await provider.handoffs.noteFetch(request.ip, began);
     return reply.code(200).header('cache-control', 'no-store').type('application/json').send(body.text);
   });
 }
