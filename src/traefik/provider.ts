@@ -181,10 +181,19 @@ export class TraefikProvider {
     return guardHeaders(headers, this.requirementFor(entry), this.expectedMarker(entry.policy.service), entry.policy.service);
   }
 
-  /** The marker our router for the app sets; undefined while the provider is off. */
+  private readonly markers = new Map<string, string>();
+
+  /** The marker our router for the app sets; undefined while the provider is off. Memoised: asked per request. */
   expectedMarker(service: string): string | undefined {
     const token = this.options.token;
-    return token ? markerValue(token.reveal(), service) : undefined;
+    if (!token) return undefined;
+    let marker = this.markers.get(service);
+    if (marker === undefined) {
+      if (this.markers.size > 10_000) this.markers.clear();
+      marker = markerValue(token.reveal(), service);
+      this.markers.set(service, marker);
+    }
+    return marker;
   }
 
   /** The body Traefik gets, rebuilt after a change; the same input gives the same bytes. */

@@ -169,3 +169,31 @@ t.test('fail closed: a rule beyond Host, a router Traefik disabled; the marker n
   t.match(lines.p.detail, new RegExp(`router ${pathName}-pub: its rule matches more than the Host`), `logged: ${String(lines.p.detail)}`);
   t.match(lines.g.detail, new RegExp(`router ${goneName}-https: middleware nothere@file is not defined`), `logged: ${String(lines.g.detail)}`);
 });
+
+t.test('the catch-all is optional with the provider: without it Traefik answers unknown Hosts, and a new Host waits for the next fetch', async (t) => {
+  // As an operator who chose to drop the catch-all routers from stack/traefik.yml: off Traefik's own labels.
+  const service = rig.on.docker.getService(rig.edge.service);
+  const info = (await service.inspect()) as { Version: { Index: number }; Spec: { Labels?: Record<string, string> } & Record<string, unknown> };
+  const labels = Object.fromEntries(Object.entries(info.Spec.Labels ?? {}).filter(([k]) => !k.startsWith('traefik.http.routers.activator-fallback')));
+  await service.update({ ...info.Spec, Labels: labels, version: info.Version.Index });
+  await waitFor('the catch-all gone from Traefik', async () => (await rig.traefikApi(`/api/http/routers/activator-fallback-https@swarm`)).status === 404, 30_000, 500);
+  const unknown = await rig.edge.request(`nobody-${run}.invalid`, '/', { insecure: true });
+  t.equal(unknown.status, 404, 'an unknown Host: 404');
+  t.equal(unknown.header('x-activator-error'), undefined, 'from Traefik itself: the activator never saw it');
+
+  const name = `${run}-new`;
+  const host = `new.${domain}`;
+  const deployedAt = Date.now();
+  const app = await createApp({ name, run, on: rig.on, host, labels: seedLabels(name, host) });
+  t.teardown(app.remove);
+  const statuses = new Set<number>();
+  const first = await waitFor('the new Host routed to the activator', async () => {
+    const r = await rig.edge.request(host, '/', { insecure: true });
+    statuses.add(r.status);
+    return r.status === 200 ? r : undefined;
+  }, 60_000, 250);
+  const seconds = (Date.now() - deployedAt) / 1000;
+  t.comment(`(6) without the catch-all: a Host deployed asleep answered ${seconds.toFixed(1)} s after the deploy (before that: ${[...statuses].filter((s) => s !== 200).join(', ') || 'nothing'})`);
+  t.equal(rig.servedBy(first), 'activator', "woken through the activator's router for it");
+  t.ok(seconds < 20, 'within discovery, a provider poll (2 s) and Traefik\'s throttle (2 s)');
+});
