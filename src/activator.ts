@@ -116,6 +116,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     dashboardMaxClients: config.dashboardMaxClients,
     savings: savingsInputs,
     auth: { tokens: config.adminTokens, store, sessionTtlMs: config.adminSessionTtlMs },
+    traefik,
   });
   if (traefik.enabled) registerProviderRoute(adminApp, traefik);
 

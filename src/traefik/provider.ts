@@ -22,6 +22,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ActivatorError } from '../errors.js';
 import { guardHeaders, routeRequirement, type RouteRequirement } from '../http/route-guard.js';
 import { LABELS } from '../labels.js';
+import type { TraefikAppView } from '../http/app-view.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import type { SwarmClient } from '../swarm/swarm.js';
@@ -182,6 +183,16 @@ export class TraefikProvider {
   }
 
   private readonly markers = new Map<string, string>();
+
+  /** For /api/apps. */
+  viewOf(entry: AppEntry): TraefikAppView {
+    return {
+      provider: this.enabled ? 'on' : 'off',
+      ownRouterRequired: this.requirementFor(entry) ?? null,
+      problems: this.problemsOf(entry.policy.service),
+      handoff: this.handoffs.raised().has(entry.policy.service),
+    };
+  }
 
   /** The marker our router for the app sets; undefined while the provider is off. Memoised: asked per request. */
   expectedMarker(service: string): string | undefined {

@@ -62,13 +62,17 @@ t.test('401 without the token or with a wrong one; 200 and the same bytes with i
 });
 
 t.test('the guard: protected app, shared middleware types from other services', async (t) => {
-  const { provider, app } = await rig(t);
+  const { provider, app, registry } = await rig(t);
   const marker = provider.expectedMarker('shop') as string;
   t.equal(provider.guard(app, { host: 'shop.example.com', 'x-activator-route': marker }), undefined, 'through our router');
   t.match(provider.guard(app, { host: 'shop.example.com' }), { code: 'SA_ROUTE_REQUIRED', detail: /router shop: middleware shop-auth@swarm \(basicAuth\)/ });
   t.match(provider.guard(app, { host: 'shop.example.com:1:2', 'x-activator-route': marker }), { code: 'SA_BAD_REQUEST' });
   const open = { ...app, version: app.version + 1, labels: { 'traefik.http.routers.shop.rule': 'Host(`shop.example.com`)', 'traefik.http.routers.shop.middlewares': 'shared@swarm' } };
   t.equal(provider.guard(open, { host: 'shop.example.com' }), undefined, "a headers middleware on Traefik's service does not count");
+  t.match(provider.viewOf(app), { provider: 'on', ownRouterRequired: { router: 'shop', reason: /basicAuth/ }, problems: [], handoff: false }, 'in /api/apps');
+  const broken = { ...app, version: app.version + 2, labels: { ...app.labels, 'traefik.http.routers.shop.middlewares': 'shop-auth,nothere' } };
+  registry.set(broken);
+  t.match(provider.viewOf(broken).problems, [/nothere@swarm is defined on no service's labels/], 'a reference that cannot be carried over is reported');
 });
 
 t.test('without a token: no configuration, and protected apps always refused', async (t) => {
