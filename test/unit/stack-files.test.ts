@@ -139,3 +139,10 @@ t.test('activator.yml', async (t) => {
   t.equal(act.environment?.ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE, '/run/secrets/activator-provider-token', "Traefik's provider token from a file");
   t.ok(raw.services.activator.secrets?.includes('activator-provider-token') && raw.secrets?.['activator-provider-token']?.external === true, 'a Swarm secret made by ops');
 });
+
+t.test('no "-" in a ${VAR:?message}: docker stack deploy 20.10 reads the rest as a default', async (t) => {
+  for (const file of ['traefik.yml', 'activator.yml']) {
+    const text = readFileSync(join(root, file), 'utf8');
+    for (const m of text.matchAll(/\$\{([A-Z_]+):\?([^}]*)\}/g)) t.notMatch(m[2], /-/, `${file}: \${${m[1]}:?...} has no "-"`);
+  }
+});
