@@ -11,16 +11,13 @@
  * Traefik's hash of the body sees no change.
  */
 import { createHmac } from 'node:crypto';
-import type { LabelTree, TraefikMiddleware, TraefikRouter } from '../apps/model.js';
+import type { AppModel, LabelTree, TraefikMiddleware, TraefikRouter } from '../apps/model.js';
 import { normaliseName } from '../traefik-rule.js';
 import { chainMembers, qualify, type MiddlewareCatalog } from './middleware-kinds.js';
 
-/** One managed app, as the builder needs it. */
-export interface PublishedApp {
+/** One managed app, as the builder needs it: its model's routers and own middlewares. */
+export interface PublishedApp extends Pick<AppModel, 'routers' | 'middlewares'> {
   service: string;
-  routers: TraefikRouter[];
-  /** Middlewares defined on this app's own labels. */
-  middlewares: TraefikMiddleware[];
 }
 
 export interface DynamicConfigOptions {
