@@ -1,12 +1,10 @@
 /**
- * What is broken today, measured through the real Traefik (issue 9, part 3). A sleeping app has no
- * running task, so Traefik drops its routers and the middlewares on its labels; its requests fall
- * to the priority-1 catch-all and the activator. Each test measures and prints its number. Where
- * today's behaviour is wrong, the expectation is a `todo` subtest that carries the number this
- * file measured when it was written; the issue "Sleeping apps keep their Traefik router" fixes them.
- *   (a) TLS on the first visit   (b) middlewares while asleep   (c) requests across a scale-down
- *   (d) a silent WebSocket through Traefik   (e) a malformed Host port
- * With the activator's Traefik provider (issue 11) they hold, and are plain tests now.
+ * A sleeping app through the real Traefik (issue 9 measured these as `todo` tests; issue 11's
+ * provider fixes them). A sleeping app has no running task, so Traefik's swarm provider drops its
+ * routers and the middlewares on its labels; the activator's routers (src/traefik/) keep them.
+ * Each test prints its number.
+ *   (a) TLS before the first visit   (b) middlewares in every state   (c) requests across a
+ *   scale-down (the handoff)   (d) a silent WebSocket through Traefik   (e) a malformed Host port
  */
 import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
