@@ -26,6 +26,7 @@ import { DockerodeSwarm } from './swarm/dockerode-swarm.js';
 import { createQueuedSwarm } from './swarm/queued-swarm.js';
 import { WakeCoordinator } from './wake/coordinator.js';
 import { redactUrl } from './redact.js';
+import { PROVIDER_PATH, registerProviderRoute, TraefikProvider } from './traefik/provider.js';
 import { ReadinessProbe } from './wake/readiness.js';
 import { WakeHistory } from './wake/wake-history.js';
 
@@ -63,6 +64,8 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs);
   const traffic = new OwnTraffic(metrics);
   const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }), ...redisPassword(config) }) : new MemoryStore(Date.now, config.adminMaxSessions);
+  // Always on for the route guard (middleware catalog); serves Traefik only with its token.
+  const traefik = new TraefikProvider({ registry, swarm, metrics, store, log: log.child({ module: 'traefik-provider' }), token: config.traefikProviderToken, activatorService: config.traefikActivatorService, catalogRefreshMs: config.resyncIntervalMs, handoffTimeoutMs: config.traefikHandoffTimeoutMs });
   // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
   const guard = new ScaleDownGuard();
   // eslint-disable-next-line prefer-const -- assigned below: the coordinator and the reaper refer to each other
@@ -77,7 +80,11 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     log: log.child({ module: 'wake' }),
     probeIntervalMs: config.probeIntervalMs,
     retryBackoffMs: config.wakeRetryBackoffMs,
-    onWoken: (service, scaled) => reaper?.noteWoken(service, scaled),
+    onWoken: (service, scaled) => {
+      reaper?.noteWoken(service, scaled);
+      // Awake again: the app's own routers win once Traefik sees its task (must-hold 4).
+      if (traefik.enabled) void traefik.handoffs.end([service]);
+    },
   });
   // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.
   const networkBytes = new NetworkBytesSource({ swarm: docker, registry, intervalMs: config.networkStatsIntervalMs, thresholdBytes: config.networkActivityBytes, log: log.child({ module: 'idle', source: 'network-bytes' }) });
@@ -85,7 +92,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   if (config.traefikMetricsUrl) {
     sources.push(new TraefikMetricsSource({ url: config.traefikMetricsUrl, intervalMs: config.traefikMetricsIntervalMs, registry, log: log.child({ module: 'idle', source: 'traefik-metrics' }) }));
   }
-  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }), rssOf: (app) => networkBytes.rssOf(app) });
+  const idleReaper = new IdleReaper({ registry, swarm, coordinator, store, sources, metrics, guard, checkIntervalMs: config.idleCheckIntervalMs, log: log.child({ module: 'idle' }), rssOf: (app) => networkBytes.rssOf(app), handoff: traefik.enabled ? traefik.handoffs : undefined });
   reaper = idleReaper;
   const keepAwake = new KeepAwakeScheduler({ registry, coordinator, log: log.child({ module: 'keep-awake' }), onWoken: (service) => idleReaper.touch(service) });
   const savingsInputs = () => registry.all().map((e) => savingsInput(e, networkBytes.rssOf(e.policy.service)));
@@ -97,7 +104,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     } else if (!coordinator.isWaking(service)) metrics.setState(service, (entry.replicas ?? 0) > 0 ? 'awake' : 'asleep');
   });
 
-  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log, history, waitingPageDir: config.waitingPageDir });
+  const proxyApp = await buildProxyApp({ config, registry, coordinator, traffic, metrics, log, history, waitingPageDir: config.waitingPageDir, routeGuard: (entry, headers) => traefik.guard(entry, headers) });
   const adminApp = await buildAdminApp({
     registry,
     coordinator,
@@ -110,7 +117,9 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     dashboardMaxClients: config.dashboardMaxClients,
     savings: savingsInputs,
     auth: { tokens: config.adminTokens, store, sessionTtlMs: config.adminSessionTtlMs },
+    traefik,
   });
+  if (traefik.enabled) registerProviderRoute(adminApp, traefik);
 
   return {
     proxyApp,
@@ -121,17 +130,25 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     metrics,
     async listen() {
       await registry.start();
+      await traefik.start();
       idleReaper.start();
       keepAwake.start();
       await adminApp.listen({ host: config.host, port: config.adminPort });
       await proxyApp.listen({ host: config.host, port: config.port });
-      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: redactUrl(config.dockerHost), store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name) }, 'activator listening');
+      log.info({ port: config.port, adminPort: config.adminPort, apps: registry.all().length, dockerHost: redactUrl(config.dockerHost), store: config.redisUrl ? 'redis' : 'memory', activitySources: sources.map((s) => s.name), traefikProvider: traefik.enabled ? 'on' : 'off' }, 'activator listening');
+      log.info(
+        { traefikProvider: traefik.enabled ? 'on' : 'off', activatorService: config.traefikActivatorService },
+        traefik.enabled
+          ? `Traefik provider on: serving ${PROVIDER_PATH} on the admin port; apps keep their routers while asleep`
+          : 'Traefik provider off (no ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE): sleeping apps are reached through the catch-all; apps whose routers carry a middleware that may refuse, or match more than the Host, fail closed',
+      );
     },
     async close() {
       await proxyApp.close();
       await adminApp.close();
       await keepAwake.stop();
       await idleReaper.stop();
+      traefik.stop();
       await registry.stop();
       await store.close();
       await readiness.close();

@@ -111,6 +111,15 @@ export interface Config {
   maxConnections: number;
   /** File holding the Redis password (a Swarm secret), used with ACTIVATOR_REDIS_URL. */
   redisPasswordFile: string | undefined;
+  /**
+   * The Traefik provider (src/traefik/): the token Traefik sends to fetch the dynamic configuration
+   * (a Swarm secret). Unset: the provider is off, and apps whose routers need their own path fail closed.
+   */
+  traefikProviderToken: AdminToken | undefined;
+  /** The activator's own Traefik service, which our routers name (default swarm-activator@swarm). */
+  traefikActivatorService: string;
+  /** Before a scale-down, how long to wait for every Traefik instance to fetch the raised priority. */
+  traefikHandoffTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -263,6 +272,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxUpgradeEarlyBytes: read('ACTIVATOR_MAX_UPGRADE_EARLY_BYTES', 64 * 1024, size),
     maxConnections: read('ACTIVATOR_MAX_CONNECTIONS', 20_000, int(1, 1_000_000)),
     redisPasswordFile: read('ACTIVATOR_REDIS_PASSWORD_FILE', undefined, (v) => v),
+    traefikProviderToken: tokenFile('ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE'),
+    traefikHandoffTimeoutMs: read('ACTIVATOR_TRAEFIK_HANDOFF_TIMEOUT', 15_000, duration(1000)),
+    traefikActivatorService: read('ACTIVATOR_TRAEFIK_SERVICE', 'swarm-activator@swarm', (v) => {
+      if (!/^[A-Za-z0-9_-]+@[A-Za-z0-9_-]+$/.test(v)) throw new Error('must be a Traefik service reference name@provider, e.g. swarm-activator@swarm');
+      return v;
+    }),
   };
   if (config.requestTimeoutMs < config.headersTimeoutMs) throw new ConfigError('ACTIVATOR_REQUEST_TIMEOUT', `must be at least ACTIVATOR_HEADERS_TIMEOUT (${config.headersTimeoutMs} ms)`);
   // After every other key, so a bad value elsewhere is reported as itself.
@@ -272,7 +287,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       'not set: the admin API needs an operator token file (e.g. the Swarm secret /run/secrets/activator-admin-token); with only ACTIVATOR_ADMIN_READ_TOKEN_FILE it starts read-only',
     );
   }
-  const named = Object.values(config.adminTokens).filter((x): x is AdminToken => x !== undefined);
+  const named = [config.adminTokens.operate, config.adminTokens.read, config.adminTokens.metrics, config.traefikProviderToken].filter((x): x is AdminToken => x !== undefined);
   for (const [i, a] of named.entries()) {
     const twin = named.slice(i + 1).find((b) => b.reveal() === a.reveal());
     if (twin) throw new ConfigError(twin.source, `holds the same token as ${a.source}; each role needs its own token`);

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   SA_OVERLOADED: { status: 503, retryAfter: true, title: 'The activator is holding too much right now' },
   SA_SHUTTING_DOWN: { status: 503, retryAfter: true, title: 'The activator is shutting down' },
   SA_NOT_CONFIGURED: { status: 501, retryAfter: false, title: 'Not available in this activator' },
+  SA_ROUTE_REQUIRED: { status: 503, retryAfter: true, title: 'This app is reached only through its own router' },
   SA_WAKE_TIMEOUT: { status: 504, retryAfter: false, title: 'The app did not become ready in time' },
   SA_BAD_REQUEST: { status: 400, retryAfter: false, title: 'Bad request' },
   SA_NOT_FOUND: { status: 404, retryAfter: false, title: 'Not found' },

@@ -25,6 +25,8 @@ export const LABELS = {
   probeStatus: `${LABEL_PREFIX}.probe.status`,
   ready: `${LABEL_PREFIX}.ready`,
   traefikService: `${LABEL_PREFIX}.traefik-service`,
+  /** false: WebSocket and event-stream requests go to the app's own router (issue 11); default true. */
+  traefikLongLived: `${LABEL_PREFIX}.traefik.long-lived`,
   /** File name of the waiting page's template in ACTIVATOR_WAITING_PAGE_DIR. */
   waitingPageTemplate: `${LABEL_PREFIX}.waiting-page.template`,
   /** Windows in which the app is never put to sleep, e.g. "Mon-Fri 08:00-18:00" (src/idle/keep-awake.ts). */

@@ -16,7 +16,7 @@ import type { TrafficTracker } from '../idle/traffic.js';
 import type { Metrics } from '../metrics.js';
 import type { WakeCoordinator } from '../wake/coordinator.js';
 import type { WakeHistory } from '../wake/wake-history.js';
-import { appViews } from './app-view.js';
+import { appViews, type AppViewDeps } from './app-view.js';
 import { registerDashboard } from './dashboard.js';
 import { registerKeepAwakeRoutes } from './keep-awake-routes.js';
 import { installAdminAuth, type AdminAuthOptions } from './admin-auth.js';
@@ -40,6 +40,8 @@ export interface AdminDeps {
   dashboardMaxClients?: number;
   /** For GET /api/report and the savings in /api/apps: every app's savings facts. */
   savings?: () => SavingsInput[];
+  /** The Traefik provider's view of each app in /api/apps. */
+  traefik?: AppViewDeps['traefik'];
 }
 
 export const MIN_IDLE_TIMEOUT_MS = 1000;

@@ -20,6 +20,18 @@ export interface AppViewDeps {
   savings?: (() => SavingsInput[]) | undefined;
   /** Hosts a service claims together with another (the owner keeps each). */
   registry?: Pick<AppRegistry, 'conflictsOf'> | undefined;
+  /** The Traefik provider's view of the app (src/traefik/provider.ts). */
+  traefik?: { viewOf(entry: AppEntry): TraefikAppView } | undefined;
+}
+
+export interface TraefikAppView {
+  provider: 'on' | 'off';
+  /** Why requests must come through the activator's router for it (else 503), or null. */
+  ownRouterRequired: { router: string; reason: string } | null;
+  /** What could not be carried over to Traefik (the app fails closed where it needs its router). */
+  problems: string[];
+  /** In a handoff before a scale-down: the activator's routers outrank the app's. */
+  handoff: boolean;
 }
 
 /** What the dashboard shows as the app's state: asleep, waking, awake, failed, or backing off after a failure. */
@@ -108,5 +120,7 @@ function appView(e: AppEntry, deps: AppViewDeps, savings: Savings | undefined, n
     savings: savingsView(savings),
     // Hosts this service claims together with another (the owner keeps each; see the error log).
     hostConflicts: deps.registry?.conflictsOf(service) ?? [],
+    // The Traefik provider: whether the app needs its own router, what could not be published.
+    traefik: deps.traefik?.viewOf(e) ?? null,
   };
 }

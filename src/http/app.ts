@@ -53,6 +53,8 @@ export interface HttpDeps {
   history?: WakeHistory;
   /** ACTIVATOR_WAITING_PAGE_DIR: where waiting-page templates named by labels are looked up. */
   waitingPageDir?: string | undefined;
+  /** Fail closed (route-guard.ts): the error for a request that must not be proxied, else undefined. */
+  routeGuard?: ChainContext['routeGuard'];
 }
 
 declare module 'fastify' {
@@ -80,7 +82,7 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     shuttingDown = true;
   });
-  const chain: ChainContext = { config, registry, coordinator, traffic, metrics, holds, waitingPages, waitPath, holdGraceMs: HOLD_GRACE_MS, shuttingDown: () => shuttingDown };
+  const chain: ChainContext = { config, registry, coordinator, traffic, metrics, holds, waitingPages, waitPath, holdGraceMs: HOLD_GRACE_MS, shuttingDown: () => shuttingDown, routeGuard: deps.routeGuard };
 
   const upstream = new Upstream({ connections: 256, keepAliveTimeoutMs: 4_000, connectTimeoutMs: 3_000, slowCheckEveryMs: LOST_TASK_CHECK_EVERY_MS });
   app.addHook('onClose', () => upstream.close());

@@ -58,6 +58,8 @@ export interface ChainContext {
   /** A held request waits at most its app's wake timeout plus this, whatever the wake does. */
   holdGraceMs: number;
   shuttingDown: () => boolean;
+  /** Fail closed (route-guard.ts): the error for a request that must not be proxied, else undefined. */
+  routeGuard?: ((entry: AppEntry, headers: IncomingHttpHeaders) => ActivatorError | undefined) | undefined;
 }
 
 export interface ChainStep {
@@ -70,6 +72,7 @@ export interface ChainStep {
 export const REQUEST_CHAIN: readonly ChainStep[] = [
   { name: 'refuse while shutting down', run: refuseWhileShuttingDown },
   { name: 'resolve the Host', run: resolveHost },
+  { name: 'route guard', run: guardRoute },
   { name: 'answer uptime monitors', run: answerUptimeMonitor },
   { name: 'limits', run: enforceLimits },
   { name: 'hold or wake', run: holdOrWake },
@@ -116,6 +119,12 @@ function resolveHost(x: Exchange, c: ChainContext): Answer | undefined {
   }
   x.entry = entry;
   return undefined;
+}
+
+/** Apps whose routers may refuse a request are proxied only through their own router (route-guard.ts). */
+function guardRoute(x: Exchange, c: ChainContext): Answer | undefined {
+  const refused = c.routeGuard?.(appOf(x), x.headers);
+  return refused ? { kind: 'problem', error: refused } : undefined;
 }
 
 /** Uptime monitors: a cheap answer, never a wake, never activity (src/idle/monitor.ts). */

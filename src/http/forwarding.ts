@@ -6,13 +6,14 @@
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { ROUTE_MARKER_HEADER } from './route-guard.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1), plus Expect (Node already answered 100-continue).
  * Transfer-Encoding goes too: bodies reach the app buffered, with a Content-Length, and reach the
- * client re-framed by Node.
+ * client re-framed by Node. The route marker (route-guard.ts) is ours: the app never sees it.
  */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'expect']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'expect', ROUTE_MARKER_HEADER]);
 /** An upgrade (WebSocket) keeps the headers that ask for it: the tunnel carries the app's raw answer. */
 const UPGRADE_KEEPS = new Set(['connection', 'upgrade']);
 /**

@@ -44,7 +44,11 @@ export interface IdleReaperOptions {
   now?: () => number;
   /** Peak RSS of one task of the app while awake (network-bytes source), written with the scale-down. */
   rssOf?: (app: string) => number | undefined;
+  /** With the Traefik provider: the two-phase handoff before each scale-down (src/traefik/handoff.ts). */
+  handoff?: Pick<Handoffs, 'begin' | 'cancel'> | undefined;
 }
+
+import type { Handoffs } from '../traefik/handoff.js';
 
 export type ScaleDownOutcome = 'scaled-down' | 'already-down' | 'not-found' | 'locked' | 'busy' | 'conflict' | 'error';
 
@@ -241,6 +245,15 @@ export class IdleReaper {
         return 'busy';
       }
       const members = this.groupOf(fresh);
+      // Issue 11's handoff: Traefik sends the app's requests to the activator before its tasks go.
+      const handoff = this.options.handoff;
+      if (handoff) {
+        const ready = await handoff.begin(members);
+        if (!ready.ok) {
+          log.warn({ reason: ready.reason }, `not scaling down: ${ready.reason}`);
+          return 'busy';
+        }
+      }
       const stillIdle = () => {
         if (this.openCount(members) > 0 || members.some((m) => coordinator.isWaking(m))) return false;
         if (opts.force) return true;
@@ -256,6 +269,7 @@ export class IdleReaper {
         }),
       );
       if (!result.changed) {
+        await handoff?.cancel(members);
         log.info({ version: svc.version }, 'scale-down skipped: the service changed or became busy; next round decides');
         return result.conflict ? 'conflict' : 'already-down';
       }
@@ -270,6 +284,7 @@ export class IdleReaper {
       store.setRecord(app, { lastScaleDown: { at: now, reason: opts.reason } }).catch((err: unknown) => this.logStoreError(err, app));
       return 'scaled-down';
     } catch (err) {
+      await this.options.handoff?.cancel(this.groupOf(entry)).catch(() => undefined);
       log.error({ err }, 'scale-down failed');
       return 'error';
     } finally {

@@ -1,6 +1,6 @@
 /** The embedded default Store: one process, no persistence. Locks expire like Redis's PX. */
 import { randomUUID } from 'node:crypto';
-import type { AdminSession, AppRecord, Store } from './store.js';
+import type { AdminSession, AppRecord, Store, TimestampMap } from './store.js';
 
 /** Sessions kept at most; the oldest goes first (every session needs a valid token to exist). */
 export const DEFAULT_MAX_SESSIONS = 1000;
@@ -10,6 +10,7 @@ export class MemoryStore implements Store {
   private readonly locks = new Map<string, { token: string; until: number }>();
   private readonly records = new Map<string, AppRecord>();
   private readonly sessions = new Map<string, AdminSession>();
+  private readonly timestampMaps = new Map<TimestampMap, Map<string, number>>();
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -71,7 +72,19 @@ export class MemoryStore implements Store {
     this.sessions.delete(key);
   }
 
+  async setTimestamp(map: TimestampMap, field: string, at: number | undefined): Promise<void> {
+    const m = this.timestampMaps.get(map) ?? new Map<string, number>();
+    if (at === undefined) m.delete(field);
+    else m.set(field, at);
+    this.timestampMaps.set(map, m);
+  }
+
+  async timestamps(map: TimestampMap): Promise<Map<string, number>> {
+    return new Map(this.timestampMaps.get(map));
+  }
+
   async close(): Promise<void> {
+    this.timestampMaps.clear();
     this.sessions.clear();
     this.activity.clear();
     this.locks.clear();

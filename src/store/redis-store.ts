@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { StoreError, type AdminSession, type AppRecord, type Store } from './store.js';
+import { StoreError, type AdminSession, type AppRecord, type Store, type TimestampMap } from './store.js';
 
 export const DEFAULT_REDIS_PREFIX = 'swarm-activator:';
 const RETENTION_MS = 30 * 24 * 3600 * 1000;
@@ -150,6 +150,22 @@ export class RedisStore implements Store {
 
   async deleteSession(key: string): Promise<void> {
     await this.call('delete session', () => this.redis.del(this.key('session', key)));
+  }
+
+  async setTimestamp(map: TimestampMap, field: string, at: number | undefined): Promise<void> {
+    const key = this.key('timestamps', map);
+    if (at === undefined) await this.call(`clear ${map}`, () => this.redis.hdel(key, field));
+    else await this.call(`set ${map}`, () => this.redis.multi().hset(key, field, String(Math.round(at))).pexpire(key, RETENTION_MS).exec());
+  }
+
+  async timestamps(map: TimestampMap): Promise<Map<string, number>> {
+    const raw = await this.call(`get ${map}`, () => this.redis.hgetall(this.key('timestamps', map)));
+    const out = new Map<string, number>();
+    for (const [field, value] of Object.entries(raw)) {
+      const at = Number(value);
+      if (Number.isFinite(at)) out.set(field, at);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

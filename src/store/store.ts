@@ -26,6 +26,8 @@ export interface AdminSession {
   expiresAt: number;
 }
 
+export type TimestampMap = 'traefik-handoff' | 'traefik-fetch';
+
 export interface Store {
   /** Records activity at `at` (epoch ms); keeps the maximum, so late or out-of-order writes are harmless. */
   touch(app: string, at: number): Promise<void>;
@@ -45,6 +47,12 @@ export interface Store {
   putSession(key: string, session: AdminSession): Promise<void>;
   getSession(key: string): Promise<AdminSession | undefined>;
   deleteSession(key: string): Promise<void>;
+  /**
+   * Small shared maps of epoch-ms timestamps (the Traefik provider's handoffs, and when each Traefik
+   * instance last fetched its configuration from any replica): `at` undefined removes the field.
+   */
+  setTimestamp(map: TimestampMap, field: string, at: number | undefined): Promise<void>;
+  timestamps(map: TimestampMap): Promise<Map<string, number>>;
   close(): Promise<void>;
 }
 

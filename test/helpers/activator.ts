@@ -28,6 +28,8 @@ export interface ActivatorOptions {
   adminToken?: string;
   /** Bind-mount the Docker socket (default true); false with ACTIVATOR_DOCKER_HOST pointing at the API proxy. */
   dockerSocket?: boolean;
+  /** More Swarm secrets, by file name under /run/secrets/ → value (e.g. the Traefik provider token). */
+  secrets?: Record<string, string>;
 }
 
 /** Where the secret lands in the activator's container. */
@@ -71,6 +73,17 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
   await removeService(opts.name, on);
   await removeSecret(on, secretName);
   const secret = (await on.docker.createSecret({ Name: secretName, Labels: { 'sa.test': '1' }, Data: Buffer.from(adminToken).toString('base64') })) as { id: string };
+  const extraSecrets: Array<{ name: string; file: string; id: string }> = [];
+  for (const [file, value] of Object.entries(opts.secrets ?? {})) {
+    const name = `${opts.name}-${file}`;
+    await removeSecret(on, name);
+    const made = (await on.docker.createSecret({ Name: name, Labels: { 'sa.test': '1' }, Data: Buffer.from(value).toString('base64') })) as { id: string };
+    extraSecrets.push({ name, file, id: made.id });
+  }
+  const removeSecrets = async () => {
+    await removeSecret(on, secretName);
+    for (const x of extraSecrets) await removeSecret(on, x.name);
+  };
   await on.docker.createService({
     Name: opts.name,
     Labels: { 'sa.test': '1', 'sa.run-activator': opts.run, ...opts.labels },
@@ -79,7 +92,10 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
         Image: opts.image ?? 'swarm-activator:dev',
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         Mounts: opts.dockerSocket === false ? [] : [{ Type: 'bind', Source: socketPath, Target: '/var/run/docker.sock' }],
-        Secrets: [{ SecretID: secret.id, SecretName: secretName, File: { Name: 'activator-admin-token', UID: '0', GID: '0', Mode: 0o444 } }],
+        Secrets: [
+          { SecretID: secret.id, SecretName: secretName, File: { Name: 'activator-admin-token', UID: '0', GID: '0', Mode: 0o444 } },
+          ...extraSecrets.map((x) => ({ SecretID: x.id, SecretName: x.name, File: { Name: x.file, UID: '0', GID: '0', Mode: 0o444 } })),
+        ],
         // The image runs as an unprivileged user: the socket's group lets it use the Docker API.
         ...(opts.dockerSocket === false ? {} : { Groups: [String(statSync(socketPath).gid)] }),
         StopGracePeriod: 5e9,
@@ -103,7 +119,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
   } catch (err) {
     const logs = await serviceLogs(opts.name, 200, on);
     await removeService(opts.name, on);
-    await removeSecret(on, secretName);
+    await removeSecrets();
     throw new Error(`${(err as Error).message}\nactivator logs:\n${logs}`, { cause: err });
   }
 
@@ -155,7 +171,7 @@ export async function startActivator(opts: ActivatorOptions): Promise<RunningAct
       await removeService(opts.name, on);
       // Host-mode ports are only free once the task's container is gone.
       await waitFor(`${opts.name} removal`, async () => (await on.docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${opts.name}`] } })).length === 0, 30_000, 200).catch(() => undefined);
-      await removeSecret(on, secretName);
+      await removeSecrets();
     },
   };
 }

@@ -13,7 +13,7 @@
  * Host and TLS SNI, as a browser would.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
@@ -167,7 +167,7 @@ const ACCESS_LINE = /"(\S+) (\S+) [^"]*" (\d{3}) \S+ "[^"]*" "[^"]*" \d+ "([^"]*
  * Starts Pebble, challtestsrv and Traefik (stack/traefik.yml) on `on`, with Traefik pinned to
  * `traefikNode` (by the file's own placement label) when given.
  */
-export async function startEdge(opts: { run: string; on?: SwarmTarget; traefikNodeId?: string; constraints?: string[] }): Promise<Edge> {
+export async function startEdge(opts: { run: string; on?: SwarmTarget; traefikNodeId?: string; constraints?: string[]; provider: { url: string; token: string } }): Promise<Edge> {
   const on = onEdgeNetwork(opts.on ?? localSwarm);
   const constraints = opts.constraints ?? [];
   const stack = `${opts.run}-edge`;
@@ -214,6 +214,8 @@ export async function startEdge(opts: { run: string; on?: SwarmTarget; traefikNo
       TRAEFIK_HTTPS_PORT: String(httpsPort),
       DOCKER_SOCKET: new URL(on.dockerHost).pathname,
       PEBBLE_MINICA,
+      ACTIVATOR_PROVIDER_URL: opts.provider.url,
+      ACTIVATOR_PROVIDER_TOKEN: opts.provider.token,
     });
 
     const pebbleRoot = await waitFor('Pebble root certificate', async () => {
@@ -322,8 +324,22 @@ export interface EdgeRig {
   on: SwarmTarget;
   /** Who connected to the sample app for this answer (its echo's remoteAddress). */
   servedBy(reply: Reply): 'activator' | 'traefik' | 'none';
+  /** The token Traefik sends to the activator's provider endpoint. */
+  providerToken: string;
+  /** Traefik's own API (api@internal, through a test-only router on the activator's labels): GET path → JSON. */
+  traefikApi<T>(path: string): Promise<{ status: number; body: T }>;
   stop(): Promise<void>;
 }
+
+/** A test-only router to Traefik's API (the production file has none). */
+const TRAEFIK_API_HOST = 'traefik-api.invalid';
+const TRAEFIK_API_LABELS: Record<string, string> = {
+  'traefik.http.routers.sa-test-traefik-api.rule': `Host(\`${TRAEFIK_API_HOST}\`)`,
+  'traefik.http.routers.sa-test-traefik-api.priority': '10000',
+  'traefik.http.routers.sa-test-traefik-api.entrypoints': 'https',
+  'traefik.http.routers.sa-test-traefik-api.tls': 'true',
+  'traefik.http.routers.sa-test-traefik-api.service': 'api@internal',
+};
 
 /**
  * One rig per swarm at a time, across test processes (tap runs files in parallel): every rig's
@@ -369,12 +385,30 @@ async function lockSwarm(dockerHost: string, timeoutMs = 15 * 60_000): Promise<(
   return release;
 }
 
-export async function startRig(opts: { run: string; on?: SwarmTarget; env?: Record<string, string>; traefikNodeId?: string; edgeConstraints?: string[]; activatorConstraints?: string[] }): Promise<EdgeRig> {
+/** Where the activator reads the Traefik provider's token (a Swarm secret, as in stack/activator.yml). */
+export const PROVIDER_TOKEN_PATH = '/run/secrets/activator-provider-token';
+
+/**
+ * `provider: false`: the activator runs without its Traefik provider (no token; Traefik's polls of
+ * its endpoint get 404 and Traefik keeps an empty configuration), as a deployment that has not
+ * turned it on.
+ */
+export async function startRig(opts: { run: string; on?: SwarmTarget; env?: Record<string, string>; traefikNodeId?: string; edgeConstraints?: string[]; activatorConstraints?: string[]; provider?: boolean }): Promise<EdgeRig> {
   const on = onEdgeNetwork(opts.on ?? localSwarm);
   const unlock = await lockSwarm(on.dockerHost);
+  const activatorName = `${opts.run}-activator`;
+  const providerToken = randomBytes(24).toString('hex');
+  const withProvider = opts.provider !== false;
   let edge: Edge;
   try {
-    edge = await startEdge({ run: opts.run, on, ...(opts.traefikNodeId ? { traefikNodeId: opts.traefikNodeId } : {}), ...(opts.edgeConstraints ? { constraints: opts.edgeConstraints } : {}) });
+    edge = await startEdge({
+      run: opts.run,
+      on,
+      // tasks.<service>: every task's address (no VIPs on this machine), as stack/traefik.yml does.
+      provider: { url: `http://tasks.${activatorName}:8081/traefik/dynamic-config`, token: providerToken },
+      ...(opts.traefikNodeId ? { traefikNodeId: opts.traefikNodeId } : {}),
+      ...(opts.edgeConstraints ? { constraints: opts.edgeConstraints } : {}),
+    });
   } catch (err) {
     unlock();
     throw err;
@@ -382,12 +416,13 @@ export async function startRig(opts: { run: string; on?: SwarmTarget; env?: Reco
   let activator: RunningActivator | undefined;
   try {
     activator = await startActivator({
-      name: `${opts.run}-activator`,
+      name: activatorName,
       run: opts.run,
       on,
-      labels: ACTIVATOR_TRAEFIK_LABELS,
+      labels: { ...ACTIVATOR_TRAEFIK_LABELS, ...TRAEFIK_API_LABELS },
       ...(opts.activatorConstraints ? { constraints: opts.activatorConstraints } : {}),
-      env: { ACTIVATOR_TRAEFIK_METRICS_URL: edge.metricsUrl, ...opts.env },
+      ...(withProvider ? { secrets: { 'activator-provider-token': providerToken } } : {}),
+      env: { ACTIVATOR_TRAEFIK_METRICS_URL: edge.metricsUrl, ...(withProvider ? { ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE: PROVIDER_TOKEN_PATH } : {}), ...opts.env },
     });
     const act = activator;
     const activatorIp = await waitFor('activator task address', async () => (await runningTasks(act.name, on))[0]?.ip, 30_000, 100);
@@ -402,6 +437,11 @@ export async function startRig(opts: { run: string; on?: SwarmTarget; env?: Reco
         if (reply.status !== 200 || !reply.header('content-type')?.startsWith('application/json')) return 'none';
         const from = reply.json<{ remoteAddress?: string }>().remoteAddress;
         return from === activatorIp ? 'activator' : from === edge.taskIp ? 'traefik' : 'none';
+      },
+      providerToken,
+      async traefikApi<T>(path: string) {
+        const r = await edge.request(TRAEFIK_API_HOST, path, { insecure: true });
+        return { status: r.status, body: (r.status === 200 ? r.json<T>() : r.text()) as T };
       },
       async stop() {
         await act.stop();

@@ -54,6 +54,8 @@ t.test('traefik.yml', async (t) => {
   t.ok(a['certificatesResolvers.le.acme.storage'], 'ACME resolver "le" with storage');
   t.equal(a['certificatesResolvers.le.acme.caServer'], 'https://acme-v02.api.letsencrypt.org/directory', "Let's Encrypt unless a test overrides it");
   t.equal(a['certificatesResolvers.le.acme.httpChallenge.entryPoint'], 'http');
+  t.equal(a['providers.http.endpoint'], 'http://tasks.swarm-activator_activator:8081/traefik/dynamic-config', "the activator's provider endpoint: every task of stack/activator.yml's service, its admin port");
+  t.equal(a['providers.http.headers.X-Activator-Provider-Token'], '<ACTIVATOR_PROVIDER_TOKEN>', 'the provider token, required at deploy time');
   t.ok(traefik.volumes?.some((v) => v.endsWith(':/certificates')), 'ACME storage on a volume');
   t.equal(a['metrics.prometheus'], 'true', 'Prometheus metrics');
   t.equal(a['metrics.prometheus.addServicesLabels'], 'true');
@@ -134,4 +136,13 @@ t.test('activator.yml', async (t) => {
   t.equal(act.environment?.ACTIVATOR_ADMIN_TOKEN_FILE, '/run/secrets/activator-admin-token', 'the operator token from a file');
   t.ok(raw.services.activator.secrets?.includes('activator-admin-token'), 'mounted as a Swarm secret');
   t.equal(raw.secrets?.['activator-admin-token']?.external, true, 'made by ops before the deploy, never in the file');
+  t.equal(act.environment?.ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE, '/run/secrets/activator-provider-token', "Traefik's provider token from a file");
+  t.ok(raw.services.activator.secrets?.includes('activator-provider-token') && raw.secrets?.['activator-provider-token']?.external === true, 'a Swarm secret made by ops');
+});
+
+t.test('no "-" in a ${VAR:?message}: docker stack deploy 20.10 reads the rest as a default', async (t) => {
+  for (const file of ['traefik.yml', 'activator.yml']) {
+    const text = readFileSync(join(root, file), 'utf8');
+    for (const m of text.matchAll(/\$\{([A-Z_]+):\?([^}]*)\}/g)) t.notMatch(m[2], /-/, `${file}: \${${m[1]}:?...} has no "-"`);
+  }
 });

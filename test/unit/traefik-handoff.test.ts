@@ -1,0 +1,85 @@
+/**
+ * The two-phase handoff's bookkeeping (src/traefik/handoff.ts) against the memory store, with a
+ * fake clock: it waits for every recently seen Traefik instance, is bounded, and drops back. The
+ * real Traefik runs it in test/e2e/traefik-asleep.test.ts (c).
+ */
+import t from 'tap';
+import pino from 'pino';
+import { Metrics } from '../../src/metrics.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { Handoffs } from '../../src/traefik/handoff.js';
+
+function rig(opts: { timeoutMs?: number } = {}) {
+  let now = 1_000_000;
+  const store = new MemoryStore(() => now);
+  let changes = 0;
+  const waits: Array<() => void> = [];
+  const handoffs = new Handoffs({
+    store,
+    metrics: new Metrics({ defaultMetrics: false }),
+    log: pino({ level: 'silent' }),
+    timeoutMs: opts.timeoutMs ?? 5000,
+    applyGraceMs: 2500,
+    instanceStaleMs: 30_000,
+    onChange: () => changes++,
+    now: () => now,
+    // Each sleep moves the clock; the test's `tick` hook runs what Traefik would do meanwhile.
+    sleep: async (ms) => {
+      now += ms;
+      for (const w of waits.splice(0)) w();
+    },
+  });
+  return { store, handoffs, advance: (ms: number) => (now += ms), at: () => now, changes: () => changes, onSleep: (f: () => void) => waits.push(f) };
+}
+
+t.test('waits until every Traefik instance seen lately has fetched, then for Traefik to apply it', async (t) => {
+  const r = rig();
+  await r.handoffs.noteFetch('10.0.0.5', r.at() - 1000);
+  await r.handoffs.noteFetch('10.0.0.6', r.at() - 2000);
+  await r.handoffs.noteFetch('10.0.0.9', r.at() - 60_000); // gone: not waited for
+  const started = r.at();
+  r.onSleep(() => void r.handoffs.noteFetch('10.0.0.5', r.at()));
+  let fetched6 = false;
+  const poll = () =>
+    r.onSleep(() => {
+      if (r.at() - started >= 1500 && !fetched6) {
+        fetched6 = true;
+        void r.handoffs.noteFetch('10.0.0.6', r.at());
+      } else poll();
+    });
+  poll();
+  const result = await r.handoffs.begin(['shop']);
+  t.ok(result.ok, 'ready');
+  t.ok(r.handoffs.raised().has('shop'), 'the priority stays raised for the scale-down');
+  t.ok(r.at() - started >= 1500 + 2500, `waited for the slower instance and the apply grace (${r.at() - started} ms)`);
+  t.same([...(await r.store.timestamps('traefik-handoff')).keys()], ['shop'], 'shared through the store');
+  await r.handoffs.end(['shop']);
+  t.notOk(r.handoffs.raised().has('shop'), 'dropped back after the wake');
+  t.same([...(await r.store.timestamps('traefik-handoff')).keys()], []);
+});
+
+t.test('no Traefik instance seen: no scale-down, and the priority drops back', async (t) => {
+  const r = rig();
+  const result = await r.handoffs.begin(['shop']);
+  t.match(result, { ok: false, reason: /no Traefik instance fetched/ });
+  t.notOk(r.handoffs.raised().has('shop'));
+});
+
+t.test('an instance that never fetches: bounded, then called off', async (t) => {
+  const r = rig({ timeoutMs: 3000 });
+  await r.handoffs.noteFetch('10.0.0.5', r.at() - 1000);
+  const started = r.at();
+  const result = await r.handoffs.begin(['shop', 'shop-worker']);
+  t.match(result, { ok: false, reason: /10\.0\.0\.5 did not fetch the raised priority within 3000 ms/ });
+  t.ok(r.at() - started <= 3200, 'within the bound');
+  t.same([...(await r.store.timestamps('traefik-handoff')).keys()], [], 'every member dropped back');
+});
+
+t.test('another replica reads the handoffs from the store before each body', async (t) => {
+  const r = rig();
+  const other = new Handoffs({ store: r.store, metrics: new Metrics({ defaultMetrics: false }), log: pino({ level: 'silent' }), timeoutMs: 1000, applyGraceMs: 0, instanceStaleMs: 30_000, onChange: () => undefined });
+  await r.store.setTimestamp('traefik-handoff', 'shop', r.at());
+  t.ok((await other.refresh()).has('shop'));
+  await r.handoffs.cancel(['shop']);
+  t.notOk((await other.refresh()).has('shop'), 'a cancelled handoff is gone for every replica');
+});
