@@ -4,11 +4,11 @@
  * test/e2e/traefik-provider.test.ts.
  */
 import t from 'tap';
-import { parseTraefikLabels } from '../../src/apps/traefik-labels.js';
-import type { TraefikMiddleware } from '../../src/apps/model.js';
-import { guardRequest, hostOnlyRule, malformedHost, routeRequirement } from '../../src/http/route-guard.js';
-import { buildDynamicConfig, markerValue, stableJson, type PublishedApp } from '../../src/traefik/dynamic-config.js';
-import { refusalReason } from '../../src/traefik/middleware-kinds.js';
+import { parseTraefikLabels } from '../../../src/apps/traefik-labels.js';
+import type { TraefikMiddleware } from '../../../src/apps/model.js';
+import { guardRequest, hostOnlyRule, malformedHost, routeRequirement } from '../../../src/http/route-guard.js';
+import { buildDynamicConfig, markerValue, stableJson, type PublishedApp } from '../../../src/traefik/dynamic-config.js';
+import { refusalReason } from '../../../src/traefik/middleware-kinds.js';
 
 const appLabels = {
   'traefik.http.routers.shop-https.rule': 'Host(`shop.example.com`)',

@@ -5,14 +5,14 @@
 import Fastify from 'fastify';
 import pino from 'pino';
 import t from 'tap';
-import { AdminToken, ConfigError, loadConfig } from '../../src/config.js';
-import type { AppRegistry } from '../../src/discovery/app-registry.js';
-import { Metrics } from '../../src/metrics.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
-import type { ServiceInfo } from '../../src/swarm/swarm.js';
-import { PROVIDER_PATH, registerProviderRoute, TraefikProvider } from '../../src/traefik/provider.js';
-import { adminTokenEnv, newToken, tokenFile } from '../helpers/admin-tokens.js';
-import { FakeRegistry, entry } from '../helpers/idle-fakes.js';
+import { AdminToken, ConfigError, loadConfig } from '../../../src/config.js';
+import type { AppRegistry } from '../../../src/discovery/app-registry.js';
+import { Metrics } from '../../../src/metrics.js';
+import { MemoryStore } from '../../../src/store/memory-store.js';
+import type { ServiceInfo } from '../../../src/swarm/swarm.js';
+import { PROVIDER_PATH, registerProviderRoute, TraefikProvider } from '../../../src/traefik/provider.js';
+import { adminTokenEnv, newToken, tokenFile } from '../../helpers/admin-tokens.js';
+import { FakeRegistry, entry } from '../../helpers/idle-fakes.js';
 
 const TOKEN = newToken();
 

@@ -5,9 +5,9 @@
  */
 import t from 'tap';
 import pino from 'pino';
-import { Metrics } from '../../src/metrics.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
-import { Handoffs } from '../../src/traefik/handoff.js';
+import { Metrics } from '../../../src/metrics.js';
+import { MemoryStore } from '../../../src/store/memory-store.js';
+import { Handoffs } from '../../../src/traefik/handoff.js';
 
 function rig(opts: { timeoutMs?: number } = {}) {
   let now = 1_000_000;
