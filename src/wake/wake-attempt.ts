@@ -4,15 +4,14 @@
  * wake scaled up and nothing else.
  */
 import type { Logger } from 'pino';
-import type { AppEntry, AppRegistry } from '../discovery/app-registry.js';
+import type { AppEntry } from '../discovery/app-registry.js';
 import { AppFailedError, WakeTimeoutError, asActivatorError, type ActivatorError } from '../errors.js';
-import type { Metrics } from '../metrics.js';
 import { foldAsleep } from '../savings/savings.js';
-import type { SwarmClient } from '../swarm/swarm.js';
 import type { ReadyEndpoints } from './ready-endpoints.js';
-import type { Endpoint, ReadinessProbe, ReadinessResult } from './readiness.js';
+import type { Endpoint, ReadinessResult } from './readiness.js';
 import { stateLabels } from '../apps/state.js';
 import type { WakeBackoff } from './wake-backoff.js';
+import type { WakeCoordinatorOptions } from './coordinator.js';
 import type { WakeHistory } from './wake-history.js';
 
 /** How long a wake waits for Swarm to schedule a task before it re-checks its scale-up. */
@@ -24,18 +23,13 @@ const RESCALE_AFTER_MS = 1000;
  */
 const BOOT_PROBE_MS = 5;
 
-export interface WakeDeps {
-  registry: AppRegistry;
-  swarm: SwarmClient;
-  readiness: ReadinessProbe;
-  metrics: Metrics;
-  log: Logger;
-  probeIntervalMs: number;
+/** The coordinator's options a wake uses, plus the pieces it reports to. */
+export interface WakeDeps extends Pick<WakeCoordinatorOptions, 'registry' | 'swarm' | 'readiness' | 'metrics' | 'log' | 'probeIntervalMs'> {
   /** Where a ready app's endpoints go (the fast path reads them). */
   endpoints: ReadyEndpoints;
   /** Told of every failed wake; cleared by a successful one. */
   backoff: WakeBackoff;
-  onWoken?: ((service: string, scaled: boolean) => void) | undefined;
+  onWoken?: WakeCoordinatorOptions['onWoken'] | undefined;
   history?: WakeHistory | undefined;
 }
 

@@ -1,21 +1,11 @@
 import t from 'tap';
+import { SEED_TRAEFIK_LABELS } from '../helpers/seed-labels.js';
 import { LABELS, parsePolicy, parseStatusRanges, statusAccepted, type PolicyDefaults } from '../../src/labels.js';
 
 const defaults: PolicyDefaults = { strategy: 'blocking', wakeTimeoutMs: 60_000, idleTimeoutMs: 1_800_000, minAwakeMs: 60_000, network: 'traefik-public' };
 
 // The label set of shared/seed-labels.txt, plus our opt-in.
-const seed: Record<string, string> = {
-  'traefik.http.routers.vistacredit-web-develop-http.entrypoints': 'http',
-  'traefik.http.services.vistacredit-web-develop.loadbalancer.server.port': '80',
-  'traefik.http.routers.vistacredit-web-develop-http.middlewares': 'non-www-redirect-secure',
-  'traefik.http.routers.vistacredit-web-develop-https.middlewares': 'non-www-redirect-secure',
-  'traefik.http.routers.vistacredit-web-develop-https.entrypoints': 'https',
-  'traefik.http.routers.vistacredit-web-develop-https.tls': 'true',
-  'traefik.http.routers.vistacredit-web-develop-https.tls.certresolver': 'le',
-  'traefik.http.routers.vistacredit-web-develop-http.rule': 'Host(`vista.doc.endevel.cz`)',
-  'traefik.http.routers.vistacredit-web-develop-https.rule': 'Host(`vista.doc.endevel.cz`)',
-  [LABELS.enable]: 'true',
-};
+const seed: Record<string, string> = { ...SEED_TRAEFIK_LABELS, [LABELS.enable]: 'true' };
 
 const svc = (labels: Record<string, string>) => ({ id: 'id1', name: 'vistacredit_web', labels });
 

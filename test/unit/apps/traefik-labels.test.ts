@@ -1,17 +1,8 @@
 import t from 'tap';
 import { MIDDLEWARE_TYPES, canonicalMiddlewareType, parseTraefikLabels } from '../../../src/apps/traefik-labels.js';
+import { SEED_TRAEFIK_LABELS } from '../../helpers/seed-labels.js';
 
-const seed = {
-  'traefik.http.routers.vistacredit-web-develop-http.entrypoints': 'http',
-  'traefik.http.services.vistacredit-web-develop.loadbalancer.server.port': '80',
-  'traefik.http.routers.vistacredit-web-develop-http.middlewares': 'non-www-redirect-secure',
-  'traefik.http.routers.vistacredit-web-develop-https.middlewares': 'non-www-redirect-secure',
-  'traefik.http.routers.vistacredit-web-develop-https.entrypoints': 'https',
-  'traefik.http.routers.vistacredit-web-develop-https.tls': 'true',
-  'traefik.http.routers.vistacredit-web-develop-https.tls.certresolver': 'le',
-  'traefik.http.routers.vistacredit-web-develop-http.rule': 'Host(`vista.doc.endevel.cz`)',
-  'traefik.http.routers.vistacredit-web-develop-https.rule': 'Host(`vista.doc.endevel.cz`)',
-};
+const seed = SEED_TRAEFIK_LABELS;
 
 t.test('the seed label set: two routers, one with TLS from the le resolver', async (t) => {
   const { routers, middlewares, problems } = parseTraefikLabels(seed, 'vistacredit_web');

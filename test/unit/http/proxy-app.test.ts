@@ -463,20 +463,23 @@ t.test('request targets: absolute-form becomes origin-form; one undici cannot se
   t.match(star, /x-activator-error: SA_BAD_REQUEST/i);
 });
 
+/** In 300 ms, what Swarm does when it marks web's node down: the old task is to shut down, a new one runs. */
+function loseTaskSoon(swarm: MemorySwarm, then: () => void): void {
+  setTimeout(() => {
+    const tasks = swarm.tasks.get('id-web') ?? [];
+    for (const task of tasks) task.desiredState = 'shutdown';
+    tasks.push({ ...(tasks[0] as TaskInfo), id: `task-web-${tasks.length}`, state: 'running', desiredState: 'running' });
+    then();
+  }, 300);
+}
+
 t.test('a task lost with a request in flight (its node gone: no answer, no reset): idempotent requests go to the new task, others get 502', async (t) => {
   let released = false;
   const { url, swarm } = await setup(t, (req, res) => {
     if (req.url === '/hang' && !released) return; // the lost node: never answers
     res.end(`ok ${req.method}`);
   });
-  const lose = () =>
-    setTimeout(() => {
-      // What Swarm does when it marks the node down: the old task is to shut down, a new one runs.
-      const tasks = swarm.tasks.get('id-web') ?? [];
-      for (const task of tasks) task.desiredState = 'shutdown';
-      tasks.push({ ...(tasks[0] as TaskInfo), id: `task-web-${tasks.length}`, state: 'running', desiredState: 'running' });
-      released = true;
-    }, 300);
+  const lose = () => loseTaskSoon(swarm, () => (released = true));
   lose();
   const get = await send(`${url}/hang`, { headers: { host: 'web.test' } });
   t.equal(get.status, 200, 'the GET was sent again, to the new task');
@@ -530,13 +533,7 @@ t.test('WebSocket: an uptime monitor gets the cheap answer, as for HTTP: no wake
 t.test('WebSocket: an upgrade whose task is lost before it answers goes to the new task', async (t) => {
   let released = false;
   const { url, swarm } = await setup(t, undefined, log, { ignoreUpgrade: (req) => req.url === '/hang' && !released });
-  setTimeout(() => {
-    // What Swarm does when it marks the node down: the old task is to shut down, a new one runs.
-    const tasks = swarm.tasks.get('id-web') ?? [];
-    for (const task of tasks) task.desiredState = 'shutdown';
-    tasks.push({ ...(tasks[0] as TaskInfo), id: `task-web-${tasks.length}`, state: 'running', desiredState: 'running' });
-    released = true;
-  }, 300);
+  loseTaskSoon(swarm, () => (released = true));
   const { default: WebSocket } = await import('ws');
   const started = Date.now();
   const ws = new WebSocket(`${url.replace('http', 'ws')}/hang`, { headers: { host: 'web.test' }, handshakeTimeout: 10_000 });
