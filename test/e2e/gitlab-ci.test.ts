@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
+import { startSharedMiddlewares } from '../helpers/traefik.js';
 import { send } from '../helpers/http.js';
 import { DOCKER_HOST, SA_NETWORK, docker, runId, serviceState } from '../helpers/swarm.js';
 
@@ -99,6 +100,9 @@ t.before(async () => {
     const r = await exec('git', args, { cwd: project });
     if (r.code !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
   }
+  // Traefik's service defines the shared redirect the deployed routers use (stack/traefik.yml).
+  const removeShared = await startSharedMiddlewares(run);
+  t.teardown(removeShared);
   activator = await startActivator({ name: `${run}-activator`, run, env: { ACTIVATOR_SELECTOR: `swarm-activator.deploy.app=${app}`, ACTIVATOR_WAKE_TIMEOUT: '60s' } });
 });
 

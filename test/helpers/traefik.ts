@@ -20,6 +20,7 @@ import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import Docker from 'dockerode';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
+import { parse as parseYaml } from 'yaml';
 import { DEPLOY_DEFAULTS } from '../../src/deploy/label-stack.js';
 import { startActivator, type RunningActivator } from './activator.js';
 import type { Reply } from './http.js';
@@ -477,4 +478,30 @@ export function seedLabels(name: string, host: string, middlewares: string[] = [
     [`traefik.http.routers.${name}-http.rule`]: `Host(\`${host}\`)`,
     [`traefik.http.routers.${name}-https.rule`]: `Host(\`${host}\`)`,
   };
+}
+
+/**
+ * Without Traefik in a test, the middlewares that stack/traefik.yml defines on Traefik's own
+ * service (the shared redirect) exist nowhere, and an app that references them fails closed (a type
+ * the activator cannot find may refuse). This stands in for Traefik's service: a service at 0
+ * replicas carrying the file's `traefik.http.middlewares.*` labels, as `docker stack deploy` reads
+ * them ($$ is a literal $). Returns its remover.
+ */
+export async function startSharedMiddlewares(run: string, on: SwarmTarget = localSwarm): Promise<() => Promise<void>> {
+  const doc = parseYaml(readFileSync(join(ROOT, 'stack', 'traefik.yml'), 'utf8')) as { services: { traefik: { deploy: { labels: string[] } } } };
+  const labels: Record<string, string> = { 'sa.test': '1', 'sa.run': run };
+  for (const line of doc.services.traefik.deploy.labels) {
+    const eq = line.indexOf('=');
+    const key = line.slice(0, eq);
+    if (key.startsWith('traefik.http.middlewares.')) labels[key] = line.slice(eq + 1).replaceAll('$$', '$');
+  }
+  const name = `${run}-traefik-labels`;
+  await on.docker.createService({
+    Name: name,
+    Labels: labels,
+    TaskTemplate: { ContainerSpec: { Image: 'sa/sample-app:dev' } },
+    Mode: { Replicated: { Replicas: 0 } },
+    EndpointSpec: { Mode: 'dnsrr' },
+  } as unknown as Docker.CreateServiceOptions);
+  return () => removeService(name, on);
 }
