@@ -101,8 +101,7 @@ t.before(async () => {
     if (r.code !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
   }
   // Traefik's service defines the shared redirect the deployed routers use (stack/traefik.yml).
-  const removeShared = await startSharedMiddlewares(run);
-  t.teardown(removeShared);
+  t.teardown(await startSharedMiddlewares(run));
   activator = await startActivator({ name: `${run}-activator`, run, env: { ACTIVATOR_SELECTOR: `swarm-activator.deploy.app=${app}`, ACTIVATOR_WAKE_TIMEOUT: '60s' } });
 });
 

@@ -16,6 +16,7 @@ import { DockerodeStackEngine, STACK_NAMESPACE_LABEL } from '../../src/deploy/st
 import { LABELS } from '../../src/labels.js';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
 import { send } from '../helpers/http.js';
+import { startSharedMiddlewares } from '../helpers/traefik.js';
 import { DOCKER_HOST, SA_NETWORK, docker, runId, runningTasks, serviceState, waitFor } from '../helpers/swarm.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -135,6 +136,9 @@ t.test('deploy --json: both services exist asleep, labelled for Traefik and the 
 });
 
 t.test('a request carrying its Host wakes both services of the group', async (t) => {
+  // Traefik's service defines the shared redirect the deployed routers use (stack/traefik.yml):
+  // without it the app fails closed (a middleware of unknown type may refuse).
+  t.teardown(await startSharedMiddlewares(run));
   activator = await startActivator({ name: `${run}-activator`, run, env: { ACTIVATOR_WAKE_TIMEOUT: '60s' } });
   await activator.waitForApp(`${stack}_web`);
   await activator.waitForApp(`${stack}_worker`);
