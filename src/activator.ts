@@ -65,7 +65,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   const traffic = new OwnTraffic(metrics);
   const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }), ...redisPassword(config) }) : new MemoryStore(Date.now, config.adminMaxSessions);
   // Always on for the route guard (middleware catalog); serves Traefik only with its token.
-  const traefik = new TraefikProvider({ registry, swarm, metrics, store, log: log.child({ module: 'traefik-provider' }), token: config.traefikProviderToken, activatorService: config.traefikActivatorService, catalogRefreshMs: config.resyncIntervalMs, handoffTimeoutMs: config.traefikHandoffTimeoutMs });
+  const traefik = new TraefikProvider({ registry, swarm, metrics, store, log: log.child({ module: 'traefik-provider' }), token: config.traefikProviderToken, activatorService: config.traefikActivatorService, catalogRefreshMs: config.resyncIntervalMs, handoffTimeoutMs: config.traefikHandoffTimeoutMs, swarmRefreshMs: config.traefikSwarmRefreshMs });
   // Wakes wait for a scale-down in flight on the same service, then scale back up (src/idle/scale-down-guard.ts).
   const guard = new ScaleDownGuard();
   // eslint-disable-next-line prefer-const -- assigned below: the coordinator and the reaper refer to each other
@@ -80,10 +80,14 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     log: log.child({ module: 'wake' }),
     probeIntervalMs: config.probeIntervalMs,
     retryBackoffMs: config.wakeRetryBackoffMs,
-    onWoken: (service, scaled) => {
+    // Must-hold 4: the activator's routers keep a waking app until Traefik's own router has its new
+    // task (src/traefik/handoff.ts); a request proxied for an app that was awake changes nothing.
+    onScaledUp: (service) => {
+      if (traefik.enabled) void traefik.handoffs.hold([service]);
+    },
+    onWoken: (service, scaled, scaledUp) => {
       reaper?.noteWoken(service, scaled);
-      // Awake again: the app's own routers win once Traefik sees its task (must-hold 4).
-      if (traefik.enabled) void traefik.handoffs.end([service]);
+      if (traefik.enabled && scaledUp.length > 0) void traefik.handoffs.releaseLater(scaledUp);
     },
   });
   // Not through the wake queue: a stats call waits up to 1 s for dockerd's next sample.

@@ -120,6 +120,12 @@ export interface Config {
   traefikActivatorService: string;
   /** Before a scale-down, how long to wait for every Traefik instance to fetch the raised priority. */
   traefikHandoffTimeoutMs: number;
+  /**
+   * Traefik's swarm provider refresh (its `providers.swarm.refreshSeconds`): after a wake the
+   * activator's routers keep the app this long (+ Traefik's 2 s throttle + 1 s), until Traefik's own
+   * router has the new task's address.
+   */
+  traefikSwarmRefreshMs: number;
 }
 
 export class ConfigError extends Error {
@@ -274,6 +280,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     redisPasswordFile: read('ACTIVATOR_REDIS_PASSWORD_FILE', undefined, (v) => v),
     traefikProviderToken: tokenFile('ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE'),
     traefikHandoffTimeoutMs: read('ACTIVATOR_TRAEFIK_HANDOFF_TIMEOUT', 15_000, duration(1000)),
+    // Traefik's default refreshSeconds is 15; stack/traefik.yml sets 5 (and stack/activator.yml says so).
+    traefikSwarmRefreshMs: read('ACTIVATOR_TRAEFIK_SWARM_REFRESH', 15_000, duration(1000)),
     traefikActivatorService: read('ACTIVATOR_TRAEFIK_SERVICE', 'swarm-activator@swarm', (v) => {
       if (!/^[A-Za-z0-9_-]+@[A-Za-z0-9_-]+$/.test(v)) throw new Error('must be a Traefik service reference name@provider, e.g. swarm-activator@swarm');
       return v;

@@ -26,7 +26,7 @@ export interface AdminSession {
   expiresAt: number;
 }
 
-export type TimestampMap = 'traefik-handoff' | 'traefik-fetch';
+export type TimestampMap = 'traefik-handoff' | 'traefik-release' | 'traefik-fetch';
 
 export interface Store {
   /** Records activity at `at` (epoch ms); keeps the maximum, so late or out-of-order writes are harmless. */

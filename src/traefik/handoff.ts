@@ -6,8 +6,13 @@
  *      for Traefik to apply it (its providers throttle: 2 s);
  *   3. the reaper checks activity again (its scale-down's onlyIf): a request meanwhile came
  *      through the activator and calls the sleep off (the priority drops back);
- *   4. only then the scale-down. After the next wake the priority drops back.
- * The handoffs live in the store, so every replica publishes the same body.
+ *   4. only then the scale-down.
+ * After a wake the priority drops back only once Traefik's swarm provider can have seen the new
+ * tasks (its refresh, then its throttle): until then its router for the app still holds the old
+ * task's address, and a request sent there fails (measured: 502s and 15 s timeouts, 3–5 s after
+ * a scale-down, in test/e2e/traefik-boundary.test.ts). A wake also raises the priority as it
+ * scales up, so Traefik does not route to a task that runs but does not serve yet.
+ * The handoffs and their release times live in the store, so every replica publishes the same body.
  */
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
@@ -24,6 +29,13 @@ export interface HandoffOptions {
   applyGraceMs: number;
   /** An instance that has not fetched for this long is gone, and not waited for. */
   instanceStaleMs: number;
+  /** After a wake: how long the priority stays raised (Traefik's swarm refresh + throttle + margin). */
+  releaseAfterMs: number;
+  /**
+   * Whether the app has tasks now (the registry). A handoff still raised this long after it began
+   * while the app has tasks was woken outside the activator: it is released too.
+   */
+  awake?: (app: string) => boolean;
   /** Called when the set of handoffs changed (the body must be rebuilt). */
   onChange: () => void;
   now?: () => number;
@@ -51,8 +63,24 @@ export class Handoffs {
   /** Apps in a handoff, read again from the store (before each body); the last known on a store error. */
   async refresh(): Promise<ReadonlySet<string>> {
     try {
-      const next = await this.options.store.timestamps('traefik-handoff');
-      const changed = next.size !== this.current.size || [...next.keys()].some((k) => !this.current.has(k));
+      const { store } = this.options;
+      const [raised, releases] = await Promise.all([store.timestamps('traefik-handoff'), store.timestamps('traefik-release')]);
+      const now = this.now();
+      const before = [...this.current.keys()];
+      const next = new Map<string, number>();
+      for (const [app, at] of raised) {
+        const releaseAt = releases.get(app);
+        if (releaseAt !== undefined && releaseAt <= now) {
+          await this.clear(app);
+          continue;
+        }
+        // Woken outside the activator (docker service scale): no wake of ours will release it.
+        if (releaseAt === undefined && now - at > this.staleAfterMs() && this.options.awake?.(app)) {
+          await store.setTimestamp('traefik-release', app, now + this.options.releaseAfterMs);
+        }
+        next.set(app, at);
+      }
+      const changed = next.size !== before.length || before.some((k) => !next.has(k));
       this.current = next;
       if (changed) this.options.onChange();
     } catch (err) {
@@ -73,11 +101,7 @@ export class Handoffs {
   /** Phases 1 and 2 for the apps about to be scaled down; on failure the priority is back down. */
   async begin(apps: readonly string[]): Promise<HandoffResult> {
     const at = this.now();
-    for (const app of apps) {
-      await this.options.store.setTimestamp('traefik-handoff', app, at);
-      this.current.set(app, at);
-    }
-    this.options.onChange();
+    await this.raise(apps, at);
     const fail = async (reason: string): Promise<HandoffResult> => {
       this.outcomes.inc({ outcome: 'no-fetch' });
       await this.end(apps);
@@ -104,13 +128,48 @@ export class Handoffs {
     await this.end(apps);
   }
 
-  /** After a wake, or a failed handoff: the app's own routers win again. */
+  /** A wake scales the app up: its requests stay with the activator until its tasks serve (no fetch awaited). */
+  async hold(apps: readonly string[]): Promise<void> {
+    await this.raise(apps, this.now()).catch((err: unknown) => this.options.log.warn({ err, apps }, 'raising the priority for a wake failed'));
+  }
+
+  /** The wake is done: the app's own routers win again once Traefik's swarm provider has its new tasks. */
+  async releaseLater(apps: readonly string[]): Promise<void> {
+    const at = this.now() + this.options.releaseAfterMs;
+    for (const app of apps) {
+      if (!this.current.has(app)) continue;
+      await this.options.store.setTimestamp('traefik-release', app, at).catch((err: unknown) => this.options.log.warn({ err, app }, 'recording when a handoff ends failed'));
+    }
+  }
+
+  /** A failed or cancelled handoff: the app's own routers win again at once (its tasks never went). */
   async end(apps: readonly string[]): Promise<void> {
     let changed = false;
     for (const app of apps) {
-      if (this.current.delete(app)) changed = true;
-      await this.options.store.setTimestamp('traefik-handoff', app, undefined).catch((err: unknown) => this.options.log.warn({ err, app }, 'clearing a handoff in the store failed'));
+      if (this.current.has(app)) changed = true;
+      await this.clear(app);
     }
     if (changed) this.options.onChange();
+  }
+
+  private async raise(apps: readonly string[], at: number): Promise<void> {
+    for (const app of apps) {
+      // A release pending from the last wake would drop this new handoff early.
+      await this.options.store.setTimestamp('traefik-release', app, undefined);
+      await this.options.store.setTimestamp('traefik-handoff', app, at);
+      this.current.set(app, at);
+    }
+    this.options.onChange();
+  }
+
+  private async clear(app: string): Promise<void> {
+    this.current.delete(app);
+    const { store, log } = this.options;
+    await Promise.all([store.setTimestamp('traefik-handoff', app, undefined), store.setTimestamp('traefik-release', app, undefined)]).catch((err: unknown) => log.warn({ err, app }, 'clearing a handoff in the store failed'));
+  }
+
+  /** A scale-down's handoff is over well within this (its wait, the grace, the scale-down call). */
+  private staleAfterMs(): number {
+    return this.options.timeoutMs + this.options.applyGraceMs + 30_000;
   }
 }

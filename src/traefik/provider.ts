@@ -51,6 +51,8 @@ export interface TraefikProviderOptions {
   handoffTimeoutMs: number;
   /** After the fetch, until Traefik applies it (its providers throttle is 2 s). */
   handoffApplyMs?: number;
+  /** Traefik's swarm provider refresh (ACTIVATOR_TRAEFIK_SWARM_REFRESH): after a wake, the priority drops back after it. */
+  swarmRefreshMs: number;
   now?: () => number;
 }
 
@@ -107,6 +109,9 @@ export class TraefikProvider {
       timeoutMs: options.handoffTimeoutMs,
       applyGraceMs: options.handoffApplyMs ?? 2500,
       instanceStaleMs: 30_000,
+      // Traefik's swarm refresh, then its providers throttle (2 s), and a second of margin.
+      releaseAfterMs: options.swarmRefreshMs + 3000,
+      awake: (app) => (options.registry.byService(app)?.replicas ?? 0) > 0,
       now: this.now,
       onChange: () => (this.body = undefined),
     });

@@ -37,8 +37,13 @@ export interface WakeCoordinatorOptions {
    * crash and scale-back each. 0 or unset: no backoff.
    */
   retryBackoffMs?: number;
-  /** Called once an app is confirmed ready after a wake (the reaper's min-awake clock starts). */
-  onWoken?: (service: string, scaled: boolean) => void;
+  /** Called as a wake scales a service up (before it serves: Traefik must keep routing to the activator). */
+  onScaledUp?: (service: string) => void;
+  /**
+   * Called once an app is confirmed ready after a wake (the reaper's min-awake clock starts);
+   * `scaledUp`: the services of its group this wake scaled up.
+   */
+  onWoken?: (service: string, scaled: boolean, scaledUp: readonly string[]) => void;
   /** Records each wake (start, duration, outcome) for the dashboard and the waiting page. */
   history?: WakeHistory;
 }
@@ -59,8 +64,8 @@ export class WakeCoordinator {
   constructor(options: WakeCoordinatorOptions) {
     this.backoff = new WakeBackoff(options.retryBackoffMs ?? 0, options.log);
     this.lostTasks = new LostTaskCheck(options.swarm, this.endpoints);
-    const { registry, swarm, readiness, metrics, log, probeIntervalMs, onWoken, history } = options;
-    this.wakeDeps = { registry, swarm, readiness, metrics, log, probeIntervalMs, onWoken, history, endpoints: this.endpoints, backoff: this.backoff };
+    const { registry, swarm, readiness, metrics, log, probeIntervalMs, onWoken, onScaledUp, history } = options;
+    this.wakeDeps = { registry, swarm, readiness, metrics, log, probeIntervalMs, onWoken, onScaledUp, history, endpoints: this.endpoints, backoff: this.backoff };
     options.registry.on('changed', (service, entry) => {
       // Scaled down or removed: the cached task addresses are gone. Other updates keep them;
       // a replaced task is caught by the proxy's connection error instead.

@@ -30,6 +30,7 @@ export interface WakeDeps extends Pick<WakeCoordinatorOptions, 'registry' | 'swa
   /** Told of every failed wake; cleared by a successful one. */
   backoff: WakeBackoff;
   onWoken?: WakeCoordinatorOptions['onWoken'] | undefined;
+  onScaledUp?: WakeCoordinatorOptions['onScaledUp'] | undefined;
   history?: WakeHistory | undefined;
 }
 
@@ -95,6 +96,7 @@ export class WakeAttempt {
         });
         if (res.changed) {
           this.scaledUp.push(member);
+          this.deps.onScaledUp?.(member.policy.service);
           metrics.wakes.inc({ app: member.policy.service });
           this.log.info({ service: member.policy.service, from: res.previousReplicas, to: target, version: res.version }, 'scaled up');
         }
@@ -140,6 +142,7 @@ export class WakeAttempt {
     });
     if (again.changed) {
       if (!this.scaledUp.some((m) => m.policy.service === policy.service)) this.scaledUp.push(this.entry);
+      this.deps.onScaledUp?.(policy.service);
       this.log.warn({ to: policy.replicas }, 'scaled down under a wake; scaled up again');
     }
   }
@@ -165,7 +168,7 @@ export class WakeAttempt {
     if (this.scaled) metrics.wakeDuration.observe({ app: service }, seconds);
     metrics.setState(service, 'awake');
     this.log.info({ ms: Math.round(seconds * 1000), endpoints: endpoints.length, scaled: this.scaled }, 'app ready');
-    this.deps.onWoken?.(service, this.scaled);
+    this.deps.onWoken?.(service, this.scaled, this.scaledUp.map((m) => m.policy.service));
     history?.finished(service, { ms: Math.round(seconds * 1000), outcome: 'ready', cold: this.cold });
     return { cold: this.cold };
   }

@@ -423,7 +423,7 @@ export async function startRig(opts: { run: string; on?: SwarmTarget; env?: Reco
       labels: { ...ACTIVATOR_TRAEFIK_LABELS, ...TRAEFIK_API_LABELS },
       ...(opts.activatorConstraints ? { constraints: opts.activatorConstraints } : {}),
       ...(withProvider ? { secrets: { 'activator-provider-token': providerToken } } : {}),
-      env: { ACTIVATOR_TRAEFIK_METRICS_URL: edge.metricsUrl, ...(withProvider ? { ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE: PROVIDER_TOKEN_PATH } : {}), ...opts.env },
+      env: { ACTIVATOR_TRAEFIK_METRICS_URL: edge.metricsUrl, ACTIVATOR_TRAEFIK_SWARM_REFRESH: '5s', ...(withProvider ? { ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE: PROVIDER_TOKEN_PATH } : {}), ...opts.env },
     });
     const act = activator;
     const activatorIp = await waitFor('activator task address', async () => (await runningTasks(act.name, on))[0]?.ip, 30_000, 100);

@@ -10,7 +10,7 @@ import { buildProxyApp, type HttpDeps } from '../../src/http/app.js';
 import { OwnTraffic } from '../../src/idle/traffic.js';
 import { Metrics } from '../../src/metrics.js';
 import type { SwarmClient } from '../../src/swarm/swarm.js';
-import { WakeCoordinator } from '../../src/wake/coordinator.js';
+import { WakeCoordinator, type WakeCoordinatorOptions } from '../../src/wake/coordinator.js';
 import { ReadinessProbe } from '../../src/wake/readiness.js';
 import type { WakeHistory } from '../../src/wake/wake-history.js';
 
@@ -26,6 +26,7 @@ export interface WakeStackOptions {
   history?: WakeHistory;
   /** For the registry and the coordinator; silent by default. */
   log?: Logger;
+  hooks?: Pick<WakeCoordinatorOptions, 'onScaledUp' | 'onWoken'>;
 }
 
 export interface WakeStack {
@@ -63,6 +64,7 @@ async function build(swarm: SwarmClient, opts: WakeStackOptions): Promise<WakeSt
     probeIntervalMs: opts.probeIntervalMs ?? 5,
     ...(opts.retryBackoffMs !== undefined ? { retryBackoffMs: opts.retryBackoffMs } : {}),
     ...(opts.history ? { history: opts.history } : {}),
+    ...opts.hooks,
   });
   const close = async () => {
     await registry.stop();

@@ -9,7 +9,7 @@ import { Metrics } from '../../../src/metrics.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { Handoffs } from '../../../src/traefik/handoff.js';
 
-function rig(opts: { timeoutMs?: number } = {}) {
+function rig(opts: { timeoutMs?: number; awake?: Set<string> } = {}) {
   let now = 1_000_000;
   const store = new MemoryStore(() => now);
   let changes = 0;
@@ -21,6 +21,8 @@ function rig(opts: { timeoutMs?: number } = {}) {
     timeoutMs: opts.timeoutMs ?? 5000,
     applyGraceMs: 2500,
     instanceStaleMs: 30_000,
+    releaseAfterMs: 8000,
+    awake: (app) => opts.awake?.has(app) ?? false,
     onChange: () => changes++,
     now: () => now,
     // Each sleep moves the clock; the test's `tick` hook runs what Traefik would do meanwhile.
@@ -77,9 +79,62 @@ t.test('an instance that never fetches: bounded, then called off', async (t) => 
 
 t.test('another replica reads the handoffs from the store before each body', async (t) => {
   const r = rig();
-  const other = new Handoffs({ store: r.store, metrics: new Metrics({ defaultMetrics: false }), log: pino({ level: 'silent' }), timeoutMs: 1000, applyGraceMs: 0, instanceStaleMs: 30_000, onChange: () => undefined });
+  const other = new Handoffs({ store: r.store, metrics: new Metrics({ defaultMetrics: false }), log: pino({ level: 'silent' }), timeoutMs: 1000, applyGraceMs: 0, instanceStaleMs: 30_000, releaseAfterMs: 8000, onChange: () => undefined });
   await r.store.setTimestamp('traefik-handoff', 'shop', r.at());
   t.ok((await other.refresh()).has('shop'));
   await r.handoffs.cancel(['shop']);
   t.notOk((await other.refresh()).has('shop'), 'a cancelled handoff is gone for every replica');
+});
+
+t.test('after a wake the priority stays raised until Traefik can have the new task (releaseAfterMs), for every replica', async (t) => {
+  const r = rig();
+  await r.handoffs.noteFetch('10.0.0.5', r.at() - 500);
+  r.onSleep(() => void r.handoffs.noteFetch('10.0.0.5', r.at()));
+  t.ok((await r.handoffs.begin(['shop'])).ok);
+  // ... scaled down; a request wakes it; the wake is done:
+  await r.handoffs.releaseLater(['shop']);
+  t.ok((await r.handoffs.refresh()).has('shop'), 'still raised right after the wake: Traefik\'s router has the old task');
+  r.advance(7900);
+  t.ok((await r.handoffs.refresh()).has('shop'), 'still raised just before the release time');
+  const changesBefore = r.changes();
+  r.advance(200);
+  t.notOk((await r.handoffs.refresh()).has('shop'), 'dropped back at the release time');
+  t.ok(r.changes() > changesBefore, 'the body is rebuilt');
+  t.same([...(await r.store.timestamps('traefik-handoff')).keys()], [], 'gone from the store');
+  t.same([...(await r.store.timestamps('traefik-release')).keys()], [], 'and its release time too');
+});
+
+t.test('a new handoff clears the release pending from the last wake', async (t) => {
+  const r = rig();
+  await r.handoffs.hold(['shop']);
+  await r.handoffs.releaseLater(['shop']);
+  r.advance(1000);
+  await r.handoffs.noteFetch('10.0.0.5', r.at() - 10);
+  r.onSleep(() => void r.handoffs.noteFetch('10.0.0.5', r.at()));
+  t.ok((await r.handoffs.begin(['shop'])).ok, 'a scale-down soon after the wake');
+  r.advance(60_000);
+  t.ok((await r.handoffs.refresh()).has('shop'), 'raised while asleep, however long, until the next wake');
+});
+
+t.test('hold raises at once (a wake scaling up), with no fetch awaited; releaseLater ignores apps not raised', async (t) => {
+  const r = rig();
+  const started = r.at();
+  await r.handoffs.hold(['shop']);
+  t.equal(r.at(), started, 'no wait');
+  t.ok(r.handoffs.raised().has('shop'));
+  t.ok((await r.store.timestamps('traefik-handoff')).has('shop'), 'in the store for the other replicas');
+  await r.handoffs.releaseLater(['other']);
+  t.same([...(await r.store.timestamps('traefik-release')).keys()], [], 'nothing to release for an app not raised');
+});
+
+t.test('woken outside the activator: a handoff raised long ago while the app has tasks is released', async (t) => {
+  const awake = new Set<string>();
+  const r = rig({ awake });
+  await r.handoffs.hold(['shop', 'blog']);
+  r.advance(60_000);
+  t.same([...(await r.handoffs.refresh())].sort(), ['blog', 'shop'], 'both asleep (no tasks): raised');
+  awake.add('shop'); // docker service scale shop=1
+  t.ok((await r.handoffs.refresh()).has('shop'), 'the release is scheduled, not immediate');
+  r.advance(8001);
+  t.same([...(await r.handoffs.refresh())], ['blog'], 'shop dropped back one release delay later; blog still asleep');
 });

@@ -35,7 +35,7 @@ async function rig(t: { teardown(fn: () => unknown): void }, token: string | nul
     activatorService: 'swarm-activator@swarm',
     catalogRefreshMs: 60_000,
     store: new MemoryStore(),
-    handoffTimeoutMs: 1000,
+    swarmRefreshMs: 5000, handoffTimeoutMs: 1000,
   });
   await provider.start();
   const admin = Fastify();

@@ -212,3 +212,30 @@ t.test('the backoff never blocks an ops wake, an app someone else scaled up, or 
   await t.rejects(c2.ensureReady(entry, new AbortController().signal), { code: 'SA_DOCKER_UNAVAILABLE' });
   t.equal(c2.failureOf('web'), undefined, 'no backoff after a Docker outage');
 });
+
+t.test('the Traefik hooks: onScaledUp as a wake scales up, onWoken names what it scaled; an awake app scales nothing', async (t) => {
+  const { server, port } = await origin();
+  t.teardown(() => server.close());
+  const swarm = new MemorySwarm();
+  swarm.add('web', { [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) });
+  swarm.behaviour.set('web', { port, startMs: 30 });
+  const events: string[] = [];
+  const { registry, coordinator } = await wakeStack(t, swarm, {
+    wakeTimeoutMs: 2000,
+    probeIntervalMs: 10,
+    hooks: {
+      onScaledUp: (service) => events.push(`scaling ${service} (${swarm.services.get(service)?.replicas ?? '?'} replicas)`),
+      onWoken: (service, scaled, scaledUp) => events.push(`woken ${service} scaled=${scaled} [${scaledUp.join(',')}]`),
+    },
+  });
+  const entry = registry.byService('web');
+  if (!entry) throw new Error('not discovered');
+  await coordinator.ensureReady(entry, new AbortController().signal);
+  t.same(events, ['scaling web (1 replicas)', 'woken web scaled=true [web]'], 'told as it scaled up, then once it serves');
+  events.length = 0;
+  // A request for the app while it is awake, with no endpoints cached (the reaper invalidates them
+  // before a scale-down): a check, no scale-up. It must not end a handoff in progress.
+  coordinator.invalidate('web');
+  await coordinator.ensureReady(entry, new AbortController().signal);
+  t.same(events, ['woken web scaled=false []'], 'nothing scaled up, so nothing to release');
+});
