@@ -72,11 +72,14 @@ export class Handoffs {
 
   /** Phases 1 and 2 for the apps about to be scaled down; on failure the priority is back down. */
   async begin(apps: readonly string[]): Promise<HandoffResult> {
-    const at = this.now();
+    const raisedAt = this.now();
     for (const app of apps) {
-      await this.options.store.setTimestamp('traefik-handoff', app, at);
-      this.current.set(app, at);
+      await this.options.store.setTimestamp('traefik-handoff', app, raisedAt);
+      this.current.set(app, raisedAt);
     }
+    // Only a fetch that began after the writes landed has read them: one that began during the
+    // writes (on another replica) may have read the store just before, and must not count.
+    const at = this.now();
     this.options.onChange();
     const fail = async (reason: string): Promise<HandoffResult> => {
       this.outcomes.inc({ outcome: 'no-fetch' });
@@ -92,10 +95,10 @@ export class Handoffs {
       if (this.now() - at > this.options.timeoutMs) return fail(`Traefik instance(s) ${waiting.join(', ')} did not fetch the raised priority within ${this.options.timeoutMs} ms`);
       await this.sleep(POLL_MS);
     }
-    this.waits.observe((this.now() - at) / 1000);
+    this.waits.observe((this.now() - raisedAt) / 1000);
     await this.sleep(this.options.applyGraceMs);
     this.outcomes.inc({ outcome: 'ready' });
-    return { ok: true, waitedMs: this.now() - at };
+    return { ok: true, waitedMs: this.now() - raisedAt };
   }
 
   /** The sleep was called off after phase 2 (activity, a changed service): the priority drops back. */

@@ -83,3 +83,46 @@ t.test('another replica reads the handoffs from the store before each body', asy
   await r.handoffs.cancel(['shop']);
   t.notOk((await other.refresh()).has('shop'), 'a cancelled handoff is gone for every replica');
 });
+
+t.test('a fetch that began while the handoff was being written does not count: it may have read the store just before', async (t) => {
+  let now = 1_000_000;
+  const store = new MemoryStore(() => now);
+  let laterFetchAt = 0;
+  // The store write takes 40 ms; meanwhile another replica serves a fetch that read the store
+  // before the write landed (so it carried the old priority), and records that it began then.
+  const slowStore = {
+    setTimestamp: async (map: 'traefik-handoff' | 'traefik-fetch', field: string, at: number | undefined) => {
+      if (map === 'traefik-handoff' && at !== undefined) {
+        now += 20;
+        await store.setTimestamp('traefik-fetch', '10.0.0.5', now);
+        now += 20;
+      }
+      await store.setTimestamp(map, field, at);
+    },
+    timestamps: (map: 'traefik-handoff' | 'traefik-fetch') => store.timestamps(map),
+  };
+  await store.setTimestamp('traefik-fetch', '10.0.0.5', now - 1000);
+  const handoffs = new Handoffs({
+    store: slowStore,
+    metrics: new Metrics({ defaultMetrics: false }),
+    log: pino({ level: 'silent' }),
+    timeoutMs: 5000,
+    applyGraceMs: 0,
+    instanceStaleMs: 30_000,
+    onChange: () => undefined,
+    now: () => now,
+    sleep: async (ms) => {
+      now += ms;
+      // Traefik's next poll, 500 ms on: that one read the raised priority.
+      if (!laterFetchAt && now >= 1_000_500) {
+        laterFetchAt = now;
+        await store.setTimestamp('traefik-fetch', '10.0.0.5', now);
+      }
+    },
+  });
+  const started = now;
+  const result = await handoffs.begin(['shop']);
+  t.ok(result.ok, 'ready');
+  t.ok(laterFetchAt > 0, 'the next poll came');
+  t.ok(now >= laterFetchAt, `waited for the fetch after the write (${now - started} ms), not the one during it (at +20 ms)`);
+});
