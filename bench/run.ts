@@ -18,6 +18,7 @@
  *   BENCH_BURST10K_REQUESTS=10000              capped below the client's open-file limit (reported)
  *   BENCH_SCALE5K_SERVICES=5000
  *   BENCH_VIA_CYCLES=5 BENCH_VIA_DURATION=5 BENCH_VIA_ROUNDS=3 BENCH_VIA_WS_MESSAGES=2000
+ *   BENCH_VIA_PARTS=coldStart,hotPath,websocket   subset of viaTraefik's parts (default: all)
  *   BENCH_ACTIVATOR_IMAGE=swarm-activator:dev      image of the activator service (coldStart, burst, scale)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ import { hotPath } from './hot-path.js';
 import { round } from './lib/stats.js';
 import { mondayMorning } from './monday-morning.js';
 import { peer } from './peer.js';
-import { viaTraefik } from './via-traefik.js';
+import { VIA_TRAEFIK_PARTS, viaTraefik, type ViaTraefikPart } from './via-traefik.js';
 import { runCleanups } from './lib/proc.js';
 import { shapeResults } from './lib/results.js';
 import { formatTable } from './lib/table.js';
@@ -45,6 +46,12 @@ const int = (key: string, fallback: number) => {
   if (v === undefined || v === '') return fallback;
   if (!/^\d+$/.test(v)) throw new Error(`${key} must be a whole number (got "${v}")`);
   return Number(v);
+};
+
+const viaParts = (): ViaTraefikPart[] => {
+  const wanted = list(env.BENCH_VIA_PARTS, VIA_TRAEFIK_PARTS.join(','));
+  for (const p of wanted) if (!(VIA_TRAEFIK_PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_VIA_PARTS: unknown part "${p}" (known: ${VIA_TRAEFIK_PARTS.join(', ')})`);
+  return wanted as ViaTraefikPart[];
 };
 
 const only = list(env.BENCH_ONLY, PARTS.join(','));
@@ -131,7 +138,7 @@ try {
     return { ...r, wanted, limitedBy: requests < wanted ? `the client's open-file limit (ulimit -n ${nofile})` : null, rssPerHeldKb: round((r.rssGrowthMb * 1024) / requests, 2), peakPerHeldKb: round((r.peakGrowthMb * 1024) / requests, 2) };
   });
   await attempt('scale5k', () => scale({ services: int('BENCH_SCALE5K_SERVICES', 5000), durationS: int('BENCH_SCALE_DURATION', 5), outDir, log }));
-  await attempt('viaTraefik', () => viaTraefik({ cycles: int('BENCH_VIA_CYCLES', 5), durationS: int('BENCH_VIA_DURATION', 5), rounds: int('BENCH_VIA_ROUNDS', 3), wsMessages: int('BENCH_VIA_WS_MESSAGES', 2000), log }));
+  await attempt('viaTraefik', () => viaTraefik({ parts: viaParts(), cycles: int('BENCH_VIA_CYCLES', 5), durationS: int('BENCH_VIA_DURATION', 5), rounds: int('BENCH_VIA_ROUNDS', 3), wsMessages: int('BENCH_VIA_WS_MESSAGES', 2000), log }));
   await attempt('mondayMorning', () => mondayMorning({ apps: int('BENCH_MONDAY_APPS', 1000), wakes: int('BENCH_MONDAY_WAKES', 50), log }));
 } finally {
   await runCleanups();

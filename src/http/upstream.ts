@@ -162,6 +162,9 @@ class ResponseWriter implements Dispatcher.DispatchHandler, SlowRequest {
     // Throws on a head Node refuses to write (bad status text, say): undici then calls onError, before anything was sent.
     if (statusText) this.res.writeHead(statusCode, statusText, headers);
     else this.res.writeHead(statusCode, headers);
+    // Node sends a head with the first body byte: an event stream's head goes out now, so the
+    // client sees it open even while the app stays silent (must-hold 5 of issue 11).
+    if (isEventStream(headers)) this.res.flushHeaders();
     this.resolve();
     return true;
   }
@@ -231,4 +234,12 @@ function originForm(url: string): string {
   } catch {
     return url; // undici refuses it: the caller answers 400
   }
+}
+
+/** A flat [name, value, …] head with Content-Type text/event-stream. */
+function isEventStream(flat: readonly string[]): boolean {
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    if ((flat[i] as string).length === 12 && (flat[i] as string).toLowerCase() === 'content-type') return /^\s*text\/event-stream\b/i.test(flat[i + 1] as string);
+  }
+  return false;
 }

@@ -75,7 +75,7 @@ export class MemoryStore implements Store {
   async setTimestamp(map: TimestampMap, field: string, at: number | undefined): Promise<void> {
     const m = this.timestampMaps.get(map) ?? new Map<string, number>();
     if (at === undefined) m.delete(field);
-    else m.set(field, at);
+    else m.set(field, Math.round(at)); // whole ms, as the Redis store keeps them
     this.timestampMaps.set(map, m);
   }
 

@@ -100,8 +100,11 @@ export class Handoffs {
 
   /** Phases 1 and 2 for the apps about to be scaled down; on failure the priority is back down. */
   async begin(apps: readonly string[]): Promise<HandoffResult> {
+    const raisedAt = this.now();
+    await this.raise(apps, raisedAt);
+    // Only a fetch that began after the writes landed has read them: one that began during the
+    // writes (on another replica) may have read the store just before, and must not count.
     const at = this.now();
-    await this.raise(apps, at);
     const fail = async (reason: string): Promise<HandoffResult> => {
       this.outcomes.inc({ outcome: 'no-fetch' });
       await this.end(apps);
@@ -116,10 +119,10 @@ export class Handoffs {
       if (this.now() - at > this.options.timeoutMs) return fail(`Traefik instance(s) ${waiting.join(', ')} did not fetch the raised priority within ${this.options.timeoutMs} ms`);
       await this.sleep(POLL_MS);
     }
-    this.waits.observe((this.now() - at) / 1000);
+    this.waits.observe((this.now() - raisedAt) / 1000);
     await this.sleep(this.options.applyGraceMs);
     this.outcomes.inc({ outcome: 'ready' });
-    return { ok: true, waitedMs: this.now() - at };
+    return { ok: true, waitedMs: this.now() - raisedAt };
   }
 
   /** The sleep was called off after phase 2 (activity, a changed service): the priority drops back. */

@@ -7,10 +7,10 @@
  * Requests arrive at either activator, as Traefik's load balancing would send them.
  */
 import t from 'tap';
-import Docker from 'dockerode';
 import { startActivator, type RunningActivator } from '../helpers/activator.js';
+import { redisService } from '../helpers/redis-service.js';
 import { closeWebSocket, echo, openWebSocket, send } from '../helpers/http.js';
-import { SA_NETWORK, createApp, docker, recordServiceEvents, removeService, runId, runningTasks, serviceState, waitAsleep, waitFor, watchReplicas } from '../helpers/swarm.js';
+import { createApp, recordServiceEvents, removeService, runId, serviceState, waitAsleep, watchReplicas } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
 
 const run = runId('ha');
@@ -20,29 +20,12 @@ const IDLE_MS = 2000;
 let a: RunningActivator;
 let b: RunningActivator;
 
-async function startRedis(): Promise<void> {
-  await docker.createService({
-    Name: redisName,
-    Labels: { 'sa.test': '1', 'sa.run': `${run}-infra` },
-    TaskTemplate: {
-      ContainerSpec: { Image: 'sa/redis:dev', StopGracePeriod: 1e9 },
-      RestartPolicy: { Condition: 'none' },
-      Networks: [{ Target: SA_NETWORK }],
-    },
-    Mode: { Replicated: { Replicas: 1 } },
-    // The name resolves to the task's address: this machine has no IPVS for service VIPs.
-    EndpointSpec: { Mode: 'dnsrr' },
-  } as unknown as Docker.CreateServiceOptions);
-  await waitFor('Redis task running', async () => (await runningTasks(redisName))[0]?.ip, 30_000, 100);
-}
-
-async function stopRedis(): Promise<void> {
-  await removeService(redisName);
-  await waitFor('Redis container gone', async () => (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${redisName}`] } })).length === 0, 30_000, 100);
-}
+const redis = redisService(redisName, { 'sa.run': `${run}-infra` });
+const startRedis = () => redis.start();
+const stopRedis = () => redis.stop();
 
 const activatorEnv = {
-  ACTIVATOR_REDIS_URL: `redis://${redisName}:6379`,
+  ACTIVATOR_REDIS_URL: redis.url,
   ACTIVATOR_IDLE_CHECK_INTERVAL: '500ms',
   ACTIVATOR_MIN_AWAKE: '0',
   ACTIVATOR_WAKE_TIMEOUT: '30s',

@@ -12,6 +12,8 @@ import type { Store } from '../../src/store/store.js';
 interface Fixture {
   /** Two handles on the same shared state (two activator replicas); the same object for memory. */
   pair(): { a: Store; b: Store };
+  /** Redis only: a raw client on the same server, and the key prefix of this run. */
+  raw?: { redis: Redis; prefix: string };
 }
 
 const redisUrl = process.env.REDIS_URL;
@@ -26,14 +28,15 @@ const fixtures: Array<[string, (t: Teardown) => Fixture | undefined]> = [
       if (!redisUrl) return undefined;
       const prefix = `sa-test:${randomUUID()}:`;
       const made: Store[] = [];
+      const raw = new Redis(redisUrl);
       tt.teardown(async () => {
         for (const s of made) await s.close();
-        const raw = new Redis(redisUrl);
         const keys = await raw.keys(`${prefix}*`);
         if (keys.length > 0) await raw.del(...keys);
         await raw.quit();
       });
       return {
+        raw: { redis: raw, prefix },
         pair: () => {
           const a = new RedisStore({ url: redisUrl, prefix });
           const b = new RedisStore({ url: redisUrl, prefix });
@@ -131,6 +134,65 @@ for (const [name, make] of fixtures) {
       t.same(await b.getRecord('rec'), { wokenAt: 3000, lastScaleDown: { at: 2000, reason: 'idle for 30s' } });
       await a.setRecord('rec', {});
       t.same(await b.getRecord('rec'), { wokenAt: 3000, lastScaleDown: { at: 2000, reason: 'idle for 30s' } }, 'an empty patch changes nothing');
+    });
+
+    t.test('timestamp maps: set, overwrite, clear with undefined; the two maps are separate; shared by both replicas', async (t) => {
+      const { a, b } = fx.pair();
+      t.same([...(await a.timestamps('traefik-handoff'))], [], 'empty at first');
+      await a.setTimestamp('traefik-handoff', 'shop', 1_700_000_000_100);
+      await a.setTimestamp('traefik-handoff', 'blog', 1_700_000_000_200);
+      await b.setTimestamp('traefik-fetch', '10.0.1.5', 1_700_000_000_300);
+      const sorted = (m: Map<string, number>) => [...m].sort(([x], [y]) => x.localeCompare(y));
+      t.same(sorted(await b.timestamps('traefik-handoff')), [['blog', 1_700_000_000_200], ['shop', 1_700_000_000_100]], "the other replica reads what the first wrote");
+      t.same(sorted(await a.timestamps('traefik-fetch')), [['10.0.1.5', 1_700_000_000_300]], 'and the first what the other wrote');
+      t.notOk((await a.timestamps('traefik-fetch')).has('shop'), 'a field of one map is not in the other');
+
+      // Overwrite: the last write wins (an older time too: a Traefik fetch's start, not a maximum).
+      await b.setTimestamp('traefik-handoff', 'shop', 1_700_000_000_900);
+      t.equal((await a.timestamps('traefik-handoff')).get('shop'), 1_700_000_000_900, 'overwritten');
+      await a.setTimestamp('traefik-fetch', '10.0.1.5', 1_700_000_000_050);
+      t.equal((await b.timestamps('traefik-fetch')).get('10.0.1.5'), 1_700_000_000_050, 'an older value overwrites too');
+
+      // A field that is an IPv6 address, and a fractional time (stored as whole ms).
+      await a.setTimestamp('traefik-fetch', 'fd00::7', 1_700_000_000_400.4);
+      t.equal((await b.timestamps('traefik-fetch')).get('fd00::7'), 1_700_000_000_400, 'whole milliseconds, any field name');
+
+      // Clear with undefined: only that field, only in that map.
+      await b.setTimestamp('traefik-handoff', 'shop', undefined);
+      t.same(sorted(await a.timestamps('traefik-handoff')), [['blog', 1_700_000_000_200]], 'cleared for both replicas');
+      t.same(sorted(await a.timestamps('traefik-fetch')), [['10.0.1.5', 1_700_000_000_050], ['fd00::7', 1_700_000_000_400]], 'the other map untouched');
+      await a.setTimestamp('traefik-handoff', 'nobody', undefined);
+      t.same(sorted(await b.timestamps('traefik-handoff')), [['blog', 1_700_000_000_200]], 'clearing a missing field is a no-op');
+      await a.setTimestamp('traefik-handoff', 'blog', undefined);
+      t.same([...(await b.timestamps('traefik-handoff'))], [], 'empty again');
+
+      // What a caller does with the returned map is its own: the store is unchanged.
+      const copy = await a.timestamps('traefik-fetch');
+      copy.set('injected', 1);
+      copy.delete('10.0.1.5');
+      t.same(sorted(await b.timestamps('traefik-fetch')), [['10.0.1.5', 1_700_000_000_050], ['fd00::7', 1_700_000_000_400]], 'the returned map is a copy');
+    });
+
+    t.test('Redis: the timestamps outlive the client that wrote them, under the prefix, with a retention TTL', { skip: fx.raw ? false : 'Redis only' }, async (t) => {
+      const { redis, prefix } = fx.raw!;
+      const { a } = fx.pair();
+      await a.setTimestamp('traefik-handoff', 'shop', 1_700_000_001_000);
+      await a.setTimestamp('traefik-fetch', '10.0.1.5', 1_700_000_001_100);
+      await a.close();
+      // A replica that starts later (or restarts) sees the same handoffs and fetches.
+      const { b } = fx.pair();
+      t.equal((await b.timestamps('traefik-handoff')).get('shop'), 1_700_000_001_000, 'read by a client that connected after the writer left');
+      t.equal((await b.timestamps('traefik-fetch')).get('10.0.1.5'), 1_700_000_001_100);
+      const key = `${prefix}timestamps:traefik-handoff`;
+      t.same(await redis.hgetall(key), { shop: '1700000001000' }, `one hash per map (${key}), epoch ms as text`);
+      const ttl = await redis.pttl(key);
+      t.ok(ttl > 29 * 24 * 3600 * 1000, `expires with the store's retention (PTTL ${ttl} ms), so a forgotten field does not live for ever`);
+      // A foreign value in the hash (another tool, a corrupt write) is skipped, not a failed read.
+      await redis.hset(key, 'garbage', 'not-a-number');
+      t.same([...(await b.timestamps('traefik-handoff'))], [['shop', 1_700_000_001_000]], 'a non-numeric field is ignored (and the earlier test left this map empty)');
+      await b.setTimestamp('traefik-handoff', 'shop', undefined);
+      await b.setTimestamp('traefik-handoff', 'garbage', undefined);
+      t.equal(await redis.exists(key), 0, 'the hash is gone with its last field');
     });
   });
 }

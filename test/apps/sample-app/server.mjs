@@ -6,7 +6,10 @@
 //   GET /health        -> 200 "ok"
 //   ANY /status/<code> -> that status code
 //   GET /sse           -> text/event-stream, "data: tick\n\n" every 500 ms until the client goes away
-//   WebSocket upgrade on any path -> echoes every message back unchanged (sends nothing on connect)
+//   GET /sse/silent    -> text/event-stream headers (x-remote-address: who connected), then nothing
+//                         until the client goes away (a long-lived connection that moves no bytes)
+//   WebSocket upgrade on any path -> echoes every message back unchanged (sends nothing on connect),
+//                         except /whoami: first sends {"remoteAddress": who connected}, then echoes
 //   anything else      -> 200 JSON echo:
 //       { method, path, url, query, headers, body, bodyBytes, hostname, pid, startedAt, remoteAddress }
 //       (remoteAddress: who connected, e.g. Traefik's task or the activator's; IPv4 unmapped)
@@ -33,6 +36,11 @@ function queryObject(searchParams) {
     else out[k] = [out[k], v];
   }
   return out;
+}
+
+/** Who connected (Traefik's task, the activator's), IPv4 unmapped. */
+function remoteAddressOf(req) {
+  return req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
 }
 
 function send(res, status, body, type = 'text/plain; charset=utf-8') {
@@ -63,6 +71,20 @@ const server = http.createServer((req, res) => {
       return res.end();
     }
     return send(res, code, `status ${code}\n`);
+  }
+
+  if (req.method === 'GET' && path === '/sse/silent') {
+    req.resume();
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-remote-address': remoteAddressOf(req),
+    });
+    res.flushHeaders();
+    const entry = { res, timer: undefined };
+    sseClients.add(entry);
+    res.on('close', () => sseClients.delete(entry));
+    return;
   }
 
   if (req.method === 'GET' && path === '/sse') {
@@ -100,14 +122,15 @@ const server = http.createServer((req, res) => {
       hostname,
       pid: process.pid,
       startedAt,
-      remoteAddress: req.socket.remoteAddress?.replace(/^::ffff:/, ''),
+      remoteAddress: remoteAddressOf(req),
     };
     send(res, 200, JSON.stringify(echo), 'application/json; charset=utf-8');
   });
 });
 
 const wss = new WebSocketServer({ noServer: true });
-wss.on('connection', (ws) => {
+wss.on('connection', (ws, req) => {
+  if (new URL(req.url ?? '/', 'http://localhost').pathname === '/whoami') ws.send(JSON.stringify({ remoteAddress: remoteAddressOf(req) }));
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   ws.on('error', () => {});
 });

@@ -256,6 +256,33 @@ t.test('responses stream: the first event of a slow stream arrives before the ap
   t.equal(await rest, 'data: last\n\n', 'and the rest once it does');
 });
 
+t.test('an event stream that the app opens and keeps silent: its head reaches the client at once', async (t) => {
+  let appClosed: Promise<void> | undefined;
+  const { url } = await setup(t, (_req, res) => {
+    appClosed = new Promise((resolve) => res.once('close', () => resolve()));
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.flushHeaders(); // the head, then nothing: an EventSource is open and waits for events
+  });
+  const started = Date.now();
+  const head = await new Promise<{ status: number | undefined; type: string | undefined; afterMs: number; bytes: number; req: ReturnType<typeof httpRequest> }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no response head within 3 s')), 3000);
+    const req = httpRequest(`${url}/events`, { headers: { host: 'web.test', accept: 'text/event-stream' }, agent: false }, (res) => {
+      clearTimeout(timer);
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      setTimeout(() => resolve({ status: res.statusCode, type: res.headers['content-type'], afterMs: Date.now() - started, bytes, req }), 200);
+    });
+    req.on('error', () => undefined);
+    req.end();
+  });
+  t.equal(head.status, 200);
+  t.equal(head.type, 'text/event-stream');
+  t.ok(head.afterMs < 2000, `the head arrived while the app sent no byte (${head.afterMs} ms)`);
+  t.equal(head.bytes, 0, 'and no body byte');
+  head.req.destroy();
+  await appClosed;
+});
+
 t.test('a large response arrives whole through a slow reader (back-pressure, no loss)', async (t) => {
   const size = 16 << 20;
   const chunk = Buffer.alloc(64 << 10, 'z');

@@ -103,3 +103,16 @@ t.test('the decision for one request', async (t) => {
   t.ok(malformedHost('a:1:2') && malformedHost('a:x') && malformedHost('a:') && malformedHost('[::1]x'));
   t.notOk(malformedHost('a') || malformedHost('a:443') || malformedHost('[::1]:80') || malformedHost(undefined));
 });
+
+t.test('long-lived routers: WebSocket and event-stream routers above the app’s, per router; none for an app that turns them off', async (t) => {
+  const blog = app('blog', { 'traefik.http.routers.blog.rule': 'Host(`blog.example.com`)', 'traefik.http.routers.blog.entrypoints': 'https' });
+  const { config } = buildDynamicConfig([app('shop', appLabels), blog], { ...options, longLived: (s) => s !== 'blog' });
+  const routers = config.http?.routers ?? {};
+  const https = routers['sa-shop-shop-https'];
+  const appPriority = 'Host(`shop.example.com`)'.length;
+  t.same(routers['sa-shop-shop-https-ws'], { ...https, rule: '(Host(`shop.example.com`)) && HeaderRegexp(`Upgrade`, `(?i)^websocket$`)', priority: appPriority + 1 }, 'WebSocket upgrades: the same router, one above the app’s');
+  t.same(routers['sa-shop-shop-https-sse'], { ...https, rule: '(Host(`shop.example.com`)) && HeaderRegexp(`Accept`, `(?i)text/event-stream`)', priority: appPriority + 1 }, 'event streams too');
+  t.equal(routers['sa-shop-shop-api-sse']?.priority, 101, 'above an explicit priority as well');
+  t.ok(routers['sa-blog-blog'], 'the app with long-lived off keeps its plain router');
+  t.same(Object.keys(routers).filter((r) => r.startsWith('sa-blog-')), ['sa-blog-blog'], 'and has no other');
+});

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { Metrics } from '../../../src/metrics.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { Handoffs } from '../../../src/traefik/handoff.js';
+import type { TimestampMap } from '../../../src/store/store.js';
 
 function rig(opts: { timeoutMs?: number; awake?: Set<string> } = {}) {
   let now = 1_000_000;
@@ -137,4 +138,48 @@ t.test('woken outside the activator: a handoff raised long ago while the app has
   t.ok((await r.handoffs.refresh()).has('shop'), 'the release is scheduled, not immediate');
   r.advance(8001);
   t.same([...(await r.handoffs.refresh())], ['blog'], 'shop dropped back one release delay later; blog still asleep');
+});
+
+t.test('a fetch that began while the handoff was being written does not count: it may have read the store just before', async (t) => {
+  let now = 1_000_000;
+  const store = new MemoryStore(() => now);
+  let laterFetchAt = 0;
+  // The store write takes 40 ms; meanwhile another replica serves a fetch that read the store
+  // before the write landed (so it carried the old priority), and records that it began then.
+  const slowStore = {
+    setTimestamp: async (map: TimestampMap, field: string, at: number | undefined) => {
+      if (map === 'traefik-handoff' && at !== undefined) {
+        now += 20;
+        await store.setTimestamp('traefik-fetch', '10.0.0.5', now);
+        now += 20;
+      }
+      await store.setTimestamp(map, field, at);
+    },
+    timestamps: (map: TimestampMap) => store.timestamps(map),
+  };
+  await store.setTimestamp('traefik-fetch', '10.0.0.5', now - 1000);
+  const handoffs = new Handoffs({
+    store: slowStore,
+    metrics: new Metrics({ defaultMetrics: false }),
+    log: pino({ level: 'silent' }),
+    timeoutMs: 5000,
+    applyGraceMs: 0,
+    instanceStaleMs: 30_000,
+    releaseAfterMs: 8000,
+    onChange: () => undefined,
+    now: () => now,
+    sleep: async (ms) => {
+      now += ms;
+      // Traefik's next poll, 500 ms on: that one read the raised priority.
+      if (!laterFetchAt && now >= 1_000_500) {
+        laterFetchAt = now;
+        await store.setTimestamp('traefik-fetch', '10.0.0.5', now);
+      }
+    },
+  });
+  const started = now;
+  const result = await handoffs.begin(['shop']);
+  t.ok(result.ok, 'ready');
+  t.ok(laterFetchAt > 0, 'the next poll came');
+  t.ok(now >= laterFetchAt, `waited for the fetch after the write (${now - started} ms), not the one during it (at +20 ms)`);
 });
