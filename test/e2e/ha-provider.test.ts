@@ -31,6 +31,8 @@ const env = {
   ACTIVATOR_WAKE_TIMEOUT: '30s',
   ACTIVATOR_TRAEFIK_PROVIDER_TOKEN_FILE: PROVIDER_TOKEN_PATH,
   ACTIVATOR_TRAEFIK_HANDOFF_TIMEOUT: '10s',
+  // After a wake the priority drops back this + 3 s later (Traefik's swarm poll; no Traefik here).
+  ACTIVATOR_TRAEFIK_SWARM_REFRESH: '2s',
 };
 const activator = (side: 'a' | 'b') => startActivator({ name: `${run}-${side}`, run, env, secrets: { 'activator-provider-token': providerToken } });
 let a: RunningActivator;
@@ -147,11 +149,15 @@ t.test('two replicas: the same bytes for the same apps; a handoff begun on one s
   const viewB = (await (await b.adminFetch('/api/apps')).json()) as Array<{ service: string; traefik: { handoff: boolean } | null }>;
   t.equal(viewB.find((x) => x.service === awake.name)?.traefik?.handoff, true, "b's /api/apps shows the handoff a began");
 
-  // --- a wake through b drops the priority back for both ------------------------------------
+  // --- a wake through b drops the priority back for both, swarm refresh + 3 s later ------------------------------------
   // As through the router of ours that Traefik would pick for it: with its marker header (the app has a basicAuth, so it must).
   const woke = await send(`${b.url}/after-sleep`, { headers: { host: awake.host, [MARKER_HEADER]: markerValue(providerToken, awake.name) } });
   t.equal(woke.status, 200, 'woken through b');
-  await waitFor("a's body back to the app's own router first", async () => parse(await poll(a)).http?.routers?.[router]?.priority === appPriority - 1, 10_000, 200);
+  const wokenAt = Date.now();
+  await waitFor("a's body back to the app's own router first", async () => parse(await poll(a)).http?.routers?.[router]?.priority === appPriority - 1, 20_000, 200);
+  const backAfter = Date.now() - wokenAt;
+  t.comment(`a's body dropped the priority back ${backAfter} ms after the wake through b (swarm refresh 2 s + 3 s)`);
+  t.ok(backAfter >= 4000, 'not before Traefik could have the new task (the release time b wrote to the store)');
   polling = false;
   await poller;
   t.equal(await poll(b), await poll(a), 'after the wake: the same bytes again');
