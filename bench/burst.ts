@@ -4,7 +4,7 @@
  * events whose replicas go up); RSS is the activator container's process (VmRSS from /proc: the
  * engine runs on this host) before and right after, and again once idle.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { startActivator } from '../test/helpers/activator.js';
 import { createApp, runId } from '../test/helpers/swarm.js';
@@ -62,6 +62,23 @@ export interface BurstResult {
   rssHeldGrowthMb: number | null;
   /** ms from the burst's start until all requests were held (or the reading was taken). */
   heldAtMs: number | null;
+  /** via 'published': the port's docker-proxy, its open-file limit, and whether it outlived the burst. */
+  dockerProxy: { pid: number; nofile: number; aliveAfter: boolean } | null;
+}
+
+/** The docker-proxy process serving a host-mode published port on this host, if any. */
+export function dockerProxyOf(port: number): number | undefined {
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'docker-proxy') continue;
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const at = args.indexOf('-host-port');
+      if (at >= 0 && Number(args[at + 1]) === port) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
 }
 
 /** The soft "Max open files" of a process (/proc/PID/limits). */
@@ -102,6 +119,8 @@ export async function burst(opts: BurstOptions): Promise<BurstResult> {
     const via = opts.via ?? 'published';
     if (via === 'gateway' && !container.gwIp) throw new Error('the activator container has no docker_gwbridge address');
     const base = via === 'gateway' ? `http://${container.gwIp}:8080` : activator.url;
+    const proxyPid = via === 'published' ? dockerProxyOf(activator.port) : undefined;
+    const proxyNofile = proxyPid ? nofileOf(proxyPid) : Number.NaN;
     // Warm-up on another app (one wake, then some proxied requests), so the baseline already has
     // what any activator that has served traffic has (JIT code, undici's parser, pools): the growth
     // measured is the burst's, not the first request's.
@@ -149,6 +168,8 @@ export async function burst(opts: BurstOptions): Promise<BurstResult> {
       opts.log(`  burst: ${count} held after ${Math.round(atMs)} ms, RSS ${held.rssMb.toFixed(1)} MB (${(((held.rssMb - before.rssMb) * 1024) / Math.max(1, count)).toFixed(1)} KB per held request)`);
     }
     await all;
+    const proxyAlive = proxyPid !== undefined && dockerProxyOf(activator.port) === proxyPid;
+    if (proxyPid !== undefined && !proxyAlive) opts.log(`  burst: the published port's docker-proxy (pid ${proxyPid}, open-file limit ${proxyNofile}) is gone`);
     await sleep(500); // the last update event
     const after = rssOf(container.pid);
     const memAfter = await memoryMetrics(activator.adminUrl);
@@ -179,6 +200,7 @@ export async function burst(opts: BurstOptions): Promise<BurstResult> {
       heldCount: held ? held.count : null,
       rssHeldGrowthMb: held ? round(held.rssMb - before.rssMb) : null,
       heldAtMs: held ? Math.round(held.atMs) : null,
+      dockerProxy: proxyPid !== undefined ? { pid: proxyPid, nofile: proxyNofile, aliveAfter: proxyAlive } : null,
     };
   } finally {
     await client.close();

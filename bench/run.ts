@@ -16,6 +16,7 @@
  *   BENCH_SCALE_SERVICES=1000 BENCH_SCALE_DURATION=5
  *   BENCH_MONDAY_APPS=1000 BENCH_MONDAY_WAKES=50
  *   BENCH_BURST10K_REQUESTS=10000              capped below the client's open-file limit (reported)
+ *   BENCH_BURST10K_VIA=gateway                 or 'published' (127.0.0.1 through docker-proxy, which stops near 10,000)
  *   BENCH_BURST10K_HOLD_MS=15000               the app's start-up delay: RSS is read while all requests are held
  *   BENCH_SCALE5K_SERVICES=5000
  *   BENCH_VIA_CYCLES=5 BENCH_VIA_DURATION=5 BENCH_VIA_ROUNDS=3 BENCH_VIA_WS_MESSAGES=2000
@@ -131,7 +132,7 @@ try {
     // The activator's gateway address, not the published port: docker-proxy (two descriptors per
     // connection under dockerd's open-file limit) stops, closing every connection, near 10,000
     // (docs/performance.md). The app starts after holdMs, so RSS is read with every request held.
-    const r = await burst({ requests, warmup: env.BENCH_BURST_WARMUP !== '0', settleMs: int('BENCH_BURST_SETTLE_MS', 10_000), via: 'gateway', holdMs: int('BENCH_BURST10K_HOLD_MS', 15_000), log });
+    const r = await burst({ requests, warmup: env.BENCH_BURST_WARMUP !== '0', settleMs: int('BENCH_BURST_SETTLE_MS', 10_000), via: env.BENCH_BURST10K_VIA === 'published' ? 'published' : 'gateway', holdMs: int('BENCH_BURST10K_HOLD_MS', 15_000), log });
     const heldKb = r.heldCount && r.rssHeldGrowthMb !== null ? round((r.rssHeldGrowthMb * 1024) / r.heldCount, 2) : null;
     return { ...r, wanted, limitedBy: requests < wanted ? `the client's open-file limit (ulimit -n ${nofile})` : null, rssPerHeldKb: heldKb, rssPerAnsweredKb: round((r.rssGrowthMb * 1024) / requests, 2), peakPerHeldKb: round((r.peakGrowthMb * 1024) / requests, 2) };
   });

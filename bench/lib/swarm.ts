@@ -110,7 +110,7 @@ export function activatorImage(): string {
  * 5,000 services and under a 10,000-connection burst).
  */
 export async function containerLogLines(containerId: string): Promise<Array<Record<string, unknown>>> {
-  const raw = (await docker.getContainer(containerId).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+  const raw = await docker.getContainer(containerId).logs({ stdout: true, stderr: true, follow: false });
   const lines: Array<Record<string, unknown>> = [];
   // Docker's multiplexed stream: an 8-byte header (stream, 0, 0, 0, length) per frame.
   let text = '';
