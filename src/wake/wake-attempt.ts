@@ -148,10 +148,11 @@ export class WakeAttempt {
   }
 
   /**
-   * The next Docker check; meanwhile the tasks the last one saw booting are probed every
-   * BOOT_PROBE_MS, and the first that answers ends the wait (the check's result is dropped). On
-   * a busy engine a task list takes far longer than the probe interval (hundreds of ms with 50
-   * wakes at once): the app's first answer must not wait for it.
+   * The next Docker check; meanwhile the tasks the last one saw booting are probed every probe
+   * interval, and the first that answers ends the wait (the check's result is dropped). On a busy
+   * engine a task list takes far longer than the probe interval (hundreds of ms with 50 wakes at
+   * once): the app's first answer must not wait for it. Not every BOOT_PROBE_MS: 50 wakes would
+   * make 10,000 refused connections a second on the cores their apps boot on.
    */
   private async checkWhileProbing(booting: Endpoint[]): Promise<ReadinessResult | Endpoint[]> {
     const { readiness } = this.deps;
@@ -165,7 +166,7 @@ export class WakeAttempt {
     const probing = (async (): Promise<Endpoint[] | undefined> => {
       let left = booting;
       while (left.length > 0 && !this.timeout.aborted) {
-        await Promise.race([sleep(BOOT_PROBE_MS, this.timeout), settled]);
+        await Promise.race([sleep(this.deps.probeIntervalMs, this.timeout), settled]);
         if (checked) return undefined;
         const again = await readiness.probeEndpoints(left, this.entry.policy);
         if (again.ready.length > 0) return again.ready;
