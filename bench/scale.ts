@@ -17,7 +17,7 @@ import { LABELS } from '../src/labels.js';
 import { DOCKER_HOST, SA_NETWORK, docker, freePort, removeService, runId, serviceLogs, waitFor } from '../test/helpers/swarm.js';
 import { freeLoopbackPort, onCleanup, rssOf, startChild, waitForPort } from './lib/proc.js';
 import { median, round } from './lib/stats.js';
-import { activatorImage, containerOf, mapLimit } from './lib/swarm.js';
+import { activatorImage, containerLogLines, containerOf, mapLimit } from './lib/swarm.js';
 import { wrk } from './lib/wrk.js';
 
 export interface ScaleOptions {
@@ -145,8 +145,9 @@ export async function scale(opts: ScaleOptions): Promise<ScaleResult> {
     try {
       const container = await containerOf(activator.name);
       const startedAt = Date.parse(((await docker.getContainer(container.id).inspect()) as { State: { StartedAt: string } }).State.StartedAt);
-      const listening = (await activator.logLines()).find((l) => l.msg === 'activator listening');
-      if (!listening) throw new Error(`no "activator listening" line in the activator's logs:\n${await activator.logs()}`);
+      const lines = await containerLogLines(container.id);
+      const listening = lines.find((l) => l.msg === 'activator listening');
+      if (!listening) throw new Error(`no "activator listening" line in the activator container's ${lines.length} log lines:\n${lines.slice(-20).map((l) => JSON.stringify(l)).join('\n')}`);
       const discoveryMs = Date.parse(String(listening.time)) - startedAt;
       const apps = (await (await activator.adminFetch('/api/apps')).json()) as unknown[];
       if (apps.length !== opts.services || listening.apps !== opts.services) throw new Error(`activator lists ${apps.length} apps (log says ${String(listening.apps)}), expected ${opts.services}`);

@@ -103,3 +103,30 @@ export async function countScaleUps(service: string): Promise<ScaleUpCounter> {
 export function activatorImage(): string {
   return process.env.BENCH_ACTIVATOR_IMAGE || 'swarm-activator:dev';
 }
+
+/**
+ * The JSON log lines of one container, read from the engine's local log (the container, not the
+ * service: `docker service logs` goes through the swarm's log broker and came back empty with
+ * 5,000 services and under a 10,000-connection burst).
+ */
+export async function containerLogLines(containerId: string): Promise<Array<Record<string, unknown>>> {
+  const raw = await docker.getContainer(containerId).logs({ stdout: true, stderr: true, follow: false });
+  const lines: Array<Record<string, unknown>> = [];
+  // Docker's multiplexed stream: an 8-byte header (stream, 0, 0, 0, length) per frame.
+  let text = '';
+  for (let i = 0; i + 8 <= raw.length; ) {
+    const len = raw.readUInt32BE(i + 4);
+    text += raw.subarray(i + 8, i + 8 + len).toString('utf8');
+    i += 8 + len;
+  }
+  for (const line of text.split('\n')) {
+    const at = line.indexOf('{');
+    if (at < 0) continue;
+    try {
+      lines.push(JSON.parse(line.slice(at)) as Record<string, unknown>);
+    } catch {
+      // not a JSON line (Node's own warnings)
+    }
+  }
+  return lines;
+}

@@ -101,6 +101,8 @@ export function tableRows(results: Json): Row[] {
     rows.push(row('burst10k', 'ok', b10k.ok, { op: '==', limit: Number(b10k.requests), text: `= ${fmt(b10k.requests)}` }));
     rows.push(row('burst10k', 'scaleUps', b10k.scaleUps, { op: '==', limit: 1 }));
     rows.push(row('burst10k', 'rssGrowthMb', b10k.rssGrowthMb));
+    const d10k = (b10k.details ?? {}) as Json;
+    rows.push(row('burst10k', 'held at once / RSS growth while held (MB)', `${fmt(d10k.heldCount)} / ${fmt(d10k.rssHeldGrowthMb)}`));
     rows.push(row('burst10k', 'rssPerHeldKb', b10k.rssPerHeldKb, { op: '<=', limit: 10 }));
   }
   const s5k = results.scale5k as Json | undefined;

@@ -12,6 +12,7 @@ import { isUptimeMonitor, monitorAnswer, monitorState } from '../idle/monitor.js
 import type { TrafficTracker } from '../idle/traffic.js';
 import type { Metrics } from '../metrics.js';
 import type { WakeCoordinator } from '../wake/coordinator.js';
+import type { WakeResult } from '../wake/wake-attempt.js';
 import type { Endpoint } from '../wake/readiness.js';
 import { wantsHtml } from './error-page.js';
 import type { HoldGate } from './hold.js';
@@ -26,7 +27,7 @@ export interface Exchange {
   /** An HTTP Upgrade (WebSocket) on a raw socket, rather than a request with a reply. */
   readonly upgrade: boolean;
   /** What closes when the client is done or gone: the response (HTTP) or the socket (upgrade). */
-  readonly conn: { once(event: 'close', fn: () => void): unknown; readonly writableFinished: boolean; readonly destroyed: boolean };
+  readonly conn: { once(event: 'close', fn: () => void): unknown; on(event: 'close', fn: () => void): unknown; readonly writableFinished: boolean; readonly destroyed: boolean };
   /** Set by resolveHost. */
   entry: AppEntry | undefined;
 }
@@ -153,9 +154,7 @@ function holdOrWake(x: Exchange, c: ChainContext): Answer | Routed {
     return { kind: 'routed', entry, endpoint: Promise.resolve(fast), wake: NO_WAKE };
   }
   if (showsWaitingPage(x, c, entry)) return waitingPage(x, c, entry);
-  const routed = hold(x, c, entry);
-  openTraffic(x, c, service);
-  return routed;
+  return hold(x, c, entry);
 }
 
 // ---- pieces of the steps ----------------------------------------------------------------------
@@ -208,31 +207,62 @@ function waitingPage(x: Exchange, c: ChainContext, entry: AppEntry): Answer {
   };
 }
 
-/** Takes a hold slot and starts (or joins) the wake; the slot is freed when it settles or the client leaves. */
+/**
+ * Takes a hold slot and starts (or joins) the wake; the slot is freed when it settles or the client
+ * leaves. What one held request keeps is counted in bytes (10,000 may wait for one wake:
+ * docs/performance.md, burst10k): one promise, one timer, one close listener (which also ends its
+ * open traffic), and one reaction on the shared wake; no AbortController, no async frame.
+ */
 function hold(x: Exchange, c: ChainContext, entry: AppEntry): Routed {
   const service = entry.policy.service;
   const release = c.holds.acquire(service);
-  const gone = new AbortController();
-  const what = x.upgrade ? 'upgrade' : 'request';
-  // Whatever the wake does (a Docker call stuck in the queue, say), a held request is answered.
-  const holdTimer = setTimeout(() => gone.abort(new WakeTimeoutError(service, entry.policy.wakeTimeoutMs, `the held ${what} waited its limit`)), entry.policy.wakeTimeoutMs + c.holdGraceMs);
-  const settled = () => {
-    clearTimeout(holdTimer);
-    release();
-  };
-  x.conn.once('close', () => {
-    if (!x.conn.writableFinished) gone.abort(new Error('client went away while held'));
-    settled();
-  });
+  const closeTraffic = c.traffic.begin(service);
   const arrivedAt = performance.now();
   const wake = { cold: false, ms: 0 };
-  const reason = x.upgrade ? `WebSocket for ${x.headers.host}` : `request for ${x.headers.host}`;
-  const endpoint = c.coordinator.ensureReadyDetail(entry, gone.signal, reason).then((ready) => {
-    wake.cold = ready.waitedForWake;
-    wake.ms = performance.now() - arrivedAt;
-    return ready.endpoint;
+  const endpoint = new Promise<Endpoint>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined = undefined;
+    let held = true;
+    /** Ends the hold once: true for the first caller, who answers. */
+    const stop = (): boolean => {
+      if (!held) return false;
+      held = false;
+      clearTimeout(timer);
+      release();
+      return true;
+    };
+    // Whatever the wake does (a Docker call stuck in the queue, say), a held request is answered.
+    timer = setTimeout(() => {
+      if (stop()) reject(new WakeTimeoutError(service, entry.policy.wakeTimeoutMs, `the held ${x.upgrade ? 'upgrade' : 'request'} waited its limit`));
+    }, entry.policy.wakeTimeoutMs + c.holdGraceMs);
+    // 'close' comes once: `on` spares the wrapper `once` makes.
+    x.conn.on('close', () => {
+      closeTraffic();
+      if (stop() && !x.conn.writableFinished) reject(new Error('client went away while held'));
+    });
+    let joined: Promise<WakeResult>;
+    try {
+      joined = c.coordinator.joinWake(entry, () => (x.upgrade ? `WebSocket for ${x.headers.host}` : `request for ${x.headers.host}`));
+    } catch (err) {
+      if (stop()) reject(err); // a failure backoff refuses the wake at once
+      return;
+    }
+    joined.then(
+      (result) => {
+        if (!stop()) return;
+        try {
+          const ready = c.coordinator.readyAfter(entry, result);
+          wake.cold = ready.waitedForWake;
+          wake.ms = performance.now() - arrivedAt;
+          resolve(ready.endpoint);
+        } catch (err) {
+          reject(err);
+        }
+      },
+      (err: unknown) => {
+        if (stop()) reject(err);
+      },
+    );
   });
-  endpoint.then(settled, settled);
   endpoint.catch(() => undefined); // awaited by the transport; avoid an unhandled rejection meanwhile
   return { kind: 'routed', entry, endpoint, wake };
 }

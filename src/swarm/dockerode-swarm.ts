@@ -243,6 +243,14 @@ export class DockerodeSwarm implements SwarmClient, SwarmStackClient {
     return raw.map(toTaskInfo);
   }
 
+  /** The tasks of several services in one call (Docker ORs the values of one filter). */
+  async listTasksOf(serviceIds: readonly string[]): Promise<TaskInfo[]> {
+    const raw = (await this.call(`list tasks of ${serviceIds.length} services`, () =>
+      this.docker.listTasks({ filters: { service: [...serviceIds] } }),
+    )) as unknown as RawTask[];
+    return raw.map(toTaskInfo);
+  }
+
   async watchServices(signal: AbortSignal, onEvent: (event: ServiceEvent) => void): Promise<void> {
     const stream = await this.call<NodeJS.ReadableStream>('subscribe to events', () =>
       this.streamDocker.getEvents({ filters: { type: ['service'] }, abortSignal: signal } as Docker.GetEventsOptions),

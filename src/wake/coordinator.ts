@@ -119,16 +119,28 @@ export class WakeCoordinator {
    * that found the app asleep. Re-finding an awake app's endpoints (after a restart) is not one.
    */
   async ensureReadyDetail(entry: AppEntry, signal: AbortSignal, reason = 'request', force = false): Promise<ReadyEndpoint> {
-    const service = entry.policy.service;
-    const fast = this.endpoints.next(service);
+    const fast = this.endpoints.next(entry.policy.service);
     if (fast) return { endpoint: fast, waitedForWake: false };
-    const wake = this.wakes.run(service, () => {
+    return this.readyAfter(entry, await abortable(this.joinWake(entry, () => reason, force), signal));
+  }
+
+  /**
+   * The app's wake, started or joined, for a caller that bounds its own wait (a held request: its
+   * own timer and its client's close, src/http/chain.ts) and so needs no signal, promise or async
+   * frame of its own here: 10,000 held requests each kept one (docs/performance.md, burst10k).
+   * `reason` is only called when this starts the wake. Then readyAfter(entry, result).
+   */
+  joinWake(entry: AppEntry, reason: () => string, force = false): Promise<WakeResult> {
+    return this.wakes.run(entry.policy.service, () => {
       if (!force) this.backoff.throwIfBackingOff(entry);
-      return new WakeAttempt(entry, reason, this.wakeDeps).run();
+      return new WakeAttempt(entry, reason(), this.wakeDeps).run();
     });
-    const result = await abortable(wake, signal);
-    const ep = this.endpoints.next(service);
-    if (!ep) throw new AppFailedError(service, 'became ready but has no endpoint');
+  }
+
+  /** After a wake: an endpoint of the app (round-robin), and whether the wake was a cold start. */
+  readyAfter(entry: AppEntry, result: WakeResult): ReadyEndpoint {
+    const ep = this.endpoints.next(entry.policy.service);
+    if (!ep) throw new AppFailedError(entry.policy.service, 'became ready but has no endpoint');
     return { endpoint: ep, waitedForWake: result.cold };
   }
 

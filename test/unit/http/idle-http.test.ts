@@ -36,6 +36,11 @@ function coordinatorFake() {
       throw new Error('not in this test');
     },
     ensureReadyDetail: async (e: { policy: { service: string } }) => fake.ensureReady(e),
+    // What a held request calls (src/http/chain.ts).
+    joinWake: async (e: { policy: { service: string } }) => {
+      calls.push(`joinWake:${e.policy.service}`);
+      throw new Error('not in this test');
+    },
     failureOf: () => undefined,
     wakeNow: async (e: { policy: { service: string } }, _signal: AbortSignal, reason: string) => {
       calls.push(`wakeNow:${e.policy.service}:${reason}`);
@@ -91,7 +96,7 @@ t.test('uptime monitors get the cheap answer: no wake, no activity', async (t) =
 
   const user = await app.inject({ method: 'GET', url: '/', headers: { host: 'web.example.test', 'user-agent': 'Mozilla/5.0' } });
   t.not(user.statusCode, 299, 'an ordinary request takes the wake path');
-  t.same(coordinator.calls, ['ensureReady:web']);
+  t.same(coordinator.calls, ['joinWake:web']);
   t.same(seen.slice(0, 1), ['web'], 'and is activity');
 });
 

@@ -17,7 +17,8 @@ async function freePort(): Promise<number> {
   return typeof addr === 'object' && addr ? addr.port : 0;
 }
 
-function fakeSwarm(port: number) {
+/** `listMs`: how long a task list takes once the service has replicas (a busy engine); `onList(n)` sees each call. */
+function fakeSwarm(port: number, opts: { listMs?: number; onList?: (n: number) => void } = {}) {
   let replicas = 0;
   const calls: string[] = [];
   const service = (): ServiceInfo => ({ id: 'svc-web', name: 'web', version: 1, labels: { [LABELS.enable]: 'true', [LABELS.hosts]: 'web.test', [LABELS.port]: String(port) }, replicas, updatedAt: '', templateKey: 't1' });
@@ -35,6 +36,8 @@ function fakeSwarm(port: number) {
     updateServiceLabels: async () => service(),
     listTasks: async () => {
       calls.push('listTasks');
+      opts.onList?.(calls.filter((c) => c === 'listTasks').length);
+      if (replicas > 0 && opts.listMs) await new Promise((r) => setTimeout(r, opts.listMs));
       return replicas > 0 ? [task] : [];
     },
     watchServices: (signal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
@@ -65,4 +68,31 @@ t.test('a booting task is ready within a few ms of listening, not at the next Do
   t.ok(listeningAt > 0, 'the app was listening');
   t.ok(readyAt - listeningAt < 500, `ready ${Math.round(readyAt - listeningAt)} ms after the app listened (a Docker check is due every 1000 ms)`);
   t.ok(calls.filter((c) => c === 'listTasks').length <= 3, `no extra Docker calls (${calls.filter((c) => c === 'listTasks').length} task lists)`);
+});
+
+t.test('a booting task is probed while a slow Docker check is in flight: the app answers before the list does', async (t) => {
+  const port = await freePort();
+  let server: Server | undefined;
+  t.teardown(() => server?.close());
+  let listeningAt = 0;
+  // 1st list: before the scale-up (fast); 2nd: the task is running but refuses (booting); the app
+  // starts listening 100 ms into the 3rd, which takes 400 ms like a list on an engine starting 50
+  // containers. Waiting for that list would answer ~300 ms after the app listens.
+  const { swarm, calls } = fakeSwarm(port, {
+    listMs: 400,
+    onList: (n) => {
+      if (n !== 3) return;
+      setTimeout(() => {
+        server = createServer((_req, res) => res.end('ok'));
+        server.listen(port, '127.0.0.1', () => (listeningAt = performance.now()));
+      }, 100);
+    },
+  });
+  const stack = await wakeStack(t, swarm, { wakeTimeoutMs: 10_000, probeIntervalMs: 20 });
+  const ep = await stack.coordinator.ensureReady(discovered(stack, 'web'), AbortSignal.timeout(10_000));
+  const readyAt = performance.now();
+  t.equal(ep.port, port);
+  t.ok(listeningAt > 0, 'the app was listening');
+  t.ok(readyAt - listeningAt < 150, `ready ${Math.round(readyAt - listeningAt)} ms after the app listened (the task list in flight ends ~300 ms after)`);
+  t.equal(calls.filter((c) => c === 'listTasks').length, 3, 'no task list after the one in flight');
 });
