@@ -177,7 +177,7 @@ t.test('set-idle changes the label only; sleep and wake act through Docker', asy
   if (after.join() !== before.join()) {
     // Not the label write (the template above is the same): say why Swarm replaced it.
     const old = (await docker.listTasks({ filters: { service: [`${stack}_web`] } })) as Array<{ ID: string; Status?: { State?: string; Message?: string; Err?: string } }>;
-    t.comment(`a task was replaced meanwhile: ${JSON.stringify(old.filter((x) => before.includes(x.ID)).map((x) => x.Status))}`);
+    t.comment(`running tasks before ${JSON.stringify(before)}, after ${JSON.stringify(after)}; the earlier ones now: ${JSON.stringify(old.filter((x) => before.includes(x.ID)).map((x) => x.Status))}`);
   }
 
   const slept = await cli(['sleep', stack, '--json']);
