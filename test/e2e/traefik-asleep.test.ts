@@ -1,5 +1,5 @@
 /**
- * A sleeping app through the real Traefik (issue 9 measured these as `todo` tests; issue 11's
+ * A sleeping app through the real Traefik (issue 9 measured these as known failures; issue 11's
  * provider fixes them). A sleeping app has no running task, so Traefik's swarm provider drops its
  * routers and the middlewares on its labels; the activator's routers (src/traefik/) keep them.
  * Each test prints its number.

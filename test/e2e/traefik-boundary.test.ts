@@ -11,7 +11,7 @@
  * default 10 × 20), so the 200 cycles fit in a few minutes.
  */
 import t from 'tap';
-import { percentile } from '../../bench/lib/stats.js';
+import { percentile, sleep } from '../../bench/lib/stats.js';
 import { seedLabels, startRig, type EdgeRig } from '../helpers/traefik.js';
 import { createApp, runId, waitFor, type TestApp } from '../helpers/swarm.js';
 import { LABELS } from '../../src/labels.js';
@@ -45,8 +45,6 @@ t.teardown(async () => {
   }
   await rig?.stop();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Outcome {
   at: number;
