@@ -5,10 +5,10 @@ import pino from 'pino';
 import { ProblemLog } from '../../../src/http/problem-log.js';
 import type { HttpProblem } from '../../../src/http/error-page.js';
 
-function capture() {
+function capture(level = 'info') {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
-  return { log: pino({ level: 'info' }, sink), lines };
+  return { log: pino({ level }, sink), lines };
 }
 
 const problem = (code: string, status: number, app?: string): HttpProblem => ({ status, code, title: code, message: `${code} for ${app ?? '-'}`, detail: 'task abc123 exited (3)', app, retryAfterSeconds: undefined });
@@ -33,4 +33,24 @@ t.test('unknown Hosts: one line per Host per window, at most maxKeys Hosts', asy
   const limiter = new ProblemLog({ maxKeys: 10 });
   for (let i = 0; i < 1000; i++) limiter.write(log, problem('SA_UNKNOWN_HOST', 404), { host: `h${i % 100}.example` });
   t.equal(lines.length, 10, '10 lines for 1,000 requests over 100 Hosts');
+});
+
+t.test('at debug level the lines held back are written at debug, with the same fields', async (t) => {
+  const { log, lines } = capture('debug');
+  const limiter = new ProblemLog();
+  for (let i = 0; i < 3; i++) limiter.write(log, problem('SA_UNKNOWN_HOST', 404), { host: 'nobody.example', url: '/x' });
+  for (let i = 0; i < 2; i++) limiter.write(log, problem('SA_APP_FAILED', 502, 'shop'), { host: 'shop.example' });
+  t.same(
+    lines.map((l) => [l.level, l.code, l.status, l.host]),
+    [
+      [30, 'SA_UNKNOWN_HOST', 404, 'nobody.example'],
+      [20, 'SA_UNKNOWN_HOST', 404, 'nobody.example'],
+      [20, 'SA_UNKNOWN_HOST', 404, 'nobody.example'],
+      [50, 'SA_APP_FAILED', 502, 'shop.example'],
+      [20, 'SA_APP_FAILED', 502, 'shop.example'],
+    ],
+  );
+  t.equal(lines[0]?.url, '/x', 'the caller\'s fields are in the line');
+  t.equal(lines[3]?.app, 'shop');
+  t.equal(lines[3]?.detail, 'task abc123 exited (3)');
 });
