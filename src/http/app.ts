@@ -20,10 +20,11 @@ import type { WakeHistory } from '../wake/wake-history.js';
 import type { Endpoint } from '../wake/readiness.js';
 import { Answers } from './answers.js';
 import { LOST_TASK_CHECK_EVERY_MS } from './attempts.js';
-import { runChain, type ChainContext, type Exchange, type Routed } from './chain.js';
+import { resolveHost, runChain, type ChainContext, type Exchange, type Routed } from './chain.js';
 import { TrustedPeers } from './forwarding.js';
 import { HoldGate } from './hold.js';
 import { ProblemLog } from './problem-log.js';
+import { frontDoorServer, type DoorAnswer } from './front-door.js';
 import { forwardHttp, type HttpForwarderDeps } from './proxy-forward.js';
 import { RequestBodies } from './request-body.js';
 import { Upstream } from './upstream.js';
@@ -64,13 +65,15 @@ declare module 'fastify' {
   }
 }
 
+/** fastify's default keepAliveTimeout, which it sets only on a server it makes itself. */
+const FASTIFY_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
 /** A held request waits at most this long past its app's wake timeout, whatever the wake does. */
 const HOLD_GRACE_MS = 5000;
 
 export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, registry, coordinator, traffic, metrics } = deps;
   const bounds: BoundsConfig = { ...DEFAULT_BOUNDS, ...definedOnly(config) };
-  const app = createFastify(deps, bounds);
   const log = deps.log.child({ module: 'http' });
   const holds = new HoldGate({ perApp: config.maxHeldPerApp, total: bounds.maxHeldTotal, bodyBytes: bounds.maxBufferedBodyBytes }, metrics);
   const trusted = new TrustedPeers(bounds.trustedProxies);
@@ -79,11 +82,19 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   const waitPath = `${config.internalPrefix}/wait`;
   const waitingPages = new WaitingPages({ history: deps.history, templateDir: deps.waitingPageDir, waitPath, retrySeconds: 2, log });
   let shuttingDown = false;
+  const chain: ChainContext = { config, registry, coordinator, traffic, metrics, holds, waitingPages, waitPath, holdGraceMs: HOLD_GRACE_MS, shuttingDown: () => shuttingDown, routeGuard: deps.routeGuard };
+  // Unknown Hosts are answered at the server's door (front-door.ts), by the chain's own Host step.
+  const unknownHostAtDoor: DoorAnswer = (req, res) => {
+    if (shuttingDown) return undefined;
+    const x: Exchange = { req, headers: req.headers, method: req.method ?? 'GET', url: req.url ?? '/', upgrade: false, conn: res, entry: undefined };
+    const answer = resolveHost(x, chain);
+    return answer?.kind === 'problem' ? answers.problem(answer.error, x, log, false) : undefined;
+  };
+  const app = createFastify(deps, bounds, log, unknownHostAtDoor);
   // fastify's own 503 on close is off (createFastify): from here on the chain answers SA_SHUTTING_DOWN.
   app.addHook('preClose', async () => {
     shuttingDown = true;
   });
-  const chain: ChainContext = { config, registry, coordinator, traffic, metrics, holds, waitingPages, waitPath, holdGraceMs: HOLD_GRACE_MS, shuttingDown: () => shuttingDown, routeGuard: deps.routeGuard };
 
   const upstream = new Upstream({ connections: 256, keepAliveTimeoutMs: 4_000, connectTimeoutMs: 3_000, slowCheckEveryMs: LOST_TASK_CHECK_EVERY_MS });
   app.addHook('onClose', () => upstream.close());
@@ -139,11 +150,11 @@ export async function buildProxyApp(deps: HttpDeps): Promise<FastifyInstance> {
   return app;
 }
 
-function createFastify(deps: HttpDeps, bounds: BoundsConfig): FastifyInstance {
+function createFastify(deps: HttpDeps, bounds: BoundsConfig, log: Logger, doorAnswer: DoorAnswer): FastifyInstance {
   const app = Fastify({
     // The cast picks Fastify's logger generic; without it the instance type is pino's Logger.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-    loggerInstance: deps.log.child({ module: 'http' }) as FastifyBaseLogger,
+    loggerInstance: log as FastifyBaseLogger,
     // We log each problem once, in the error handler; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.maxBodyBytes,
@@ -154,10 +165,14 @@ function createFastify(deps: HttpDeps, bounds: BoundsConfig): FastifyInstance {
     childLoggerFactory: (logger) => logger,
     // Requests during close get SA_SHUTTING_DOWN from the chain (the error table), not fastify's own body.
     return503OnClosing: false,
-    // Slow clients (slowloris): the head within headersTimeout, the whole request within
-    // requestTimeout, checked every second (Node's default check runs every 30 s).
-    http: { headersTimeout: bounds.headersTimeoutMs, requestTimeout: bounds.requestTimeoutMs, connectionsCheckingInterval: 1000 },
-    requestTimeout: bounds.requestTimeoutMs,
+    serverFactory: (handler) =>
+      frontDoorServer(handler, doorAnswer, {
+        // Slow clients (slowloris): the head within headersTimeout, the whole request within
+        // requestTimeout, checked every second (Node's default check runs every 30 s).
+        http: { headersTimeout: bounds.headersTimeoutMs, requestTimeout: bounds.requestTimeoutMs, connectionsCheckingInterval: 1000 },
+        keepAliveTimeoutMs: FASTIFY_KEEP_ALIVE_TIMEOUT_MS,
+        requestTimeoutMs: bounds.requestTimeoutMs,
+      }),
   });
   app.server.maxConnections = bounds.maxConnections;
   return app;

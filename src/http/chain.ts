@@ -111,7 +111,8 @@ function refuseWhileShuttingDown(_x: Exchange, c: ChainContext): Answer | undefi
   return c.shuttingDown() ? { kind: 'problem', error: new ShuttingDownError() } : undefined;
 }
 
-function resolveHost(x: Exchange, c: ChainContext): Answer | undefined {
+/** Also the server's door for unknown Hosts (app.ts, front-door.ts). */
+export function resolveHost(x: Exchange, c: ChainContext): Answer | undefined {
   const entry = c.registry.byHost(x.headers.host);
   if (!entry || !entry.policy.http) {
     // The common case under scanners and bots: answered from here, without an exception.

@@ -74,3 +74,77 @@ t.test('unknown-Host upgrade (WebSocket) requests share the limiter: one info li
   await app.inject({ method: 'GET', url: '/', headers: { host: 'scanner.example' } });
   t.equal(lines.filter((l) => l.code === 'SA_UNKNOWN_HOST').length, 1, 'one info line for 31 requests (30 upgrades and a plain one)');
 });
+
+/** One HTTP/1.1 exchange at a time on a raw socket: the head, and a body of its Content-Length. */
+function rawClient(port: number) {
+  return import('node:net').then(({ connect }) => {
+    const sock = connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    let wake: (() => void) | undefined;
+    let closed = false;
+    sock.on('data', (d: Buffer) => ((buf = Buffer.concat([buf, d])), wake?.()));
+    sock.on('close', () => ((closed = true), wake?.()));
+    const exchange = async (raw: string | Buffer, head = false) => {
+      sock.write(raw);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end >= 0) {
+          const headText = buf.subarray(0, end).toString('latin1');
+          const length = head ? 0 : Number(/\r\ncontent-length: (\d+)/i.exec(headText)?.[1] ?? 0);
+          if (buf.length >= end + 4 + length) {
+            const body = buf.subarray(end + 4, end + 4 + length).toString();
+            buf = buf.subarray(end + 4 + length);
+            const [statusLine, ...lines] = headText.split('\r\n');
+            const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+            return { status: Number(statusLine?.split(' ')[1]), headers, body };
+          }
+        }
+        if (closed) throw new Error(`connection closed; had ${buf.length} bytes`);
+        await new Promise<void>((r) => (wake = r));
+      }
+    };
+    return { exchange, close: () => sock.destroy(), closed: () => closed };
+  });
+}
+
+t.test('over a real socket, unknown Hosts are answered at the server door: the same answer, keep-alive kept, bodies drained, known Hosts on to the chain', async (t) => {
+  const { app, lines, metrics, dockerCallsSince } = await setup(t, 'info');
+  const reachedFastify: string[] = [];
+  app.addHook('onResponse', async (request) => void reachedFastify.push(`${request.method} ${request.url}`));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const client = await rawClient(typeof addr === 'object' && addr ? addr.port : 0);
+  t.teardown(client.close);
+
+  const json = await client.exchange('GET /x HTTP/1.1\r\nHost: nobody.example.com\r\n\r\n');
+  const injected = await app.inject({ url: '/x', headers: { host: 'nobody.example.com' } });
+  t.equal(json.status, 404);
+  t.equal(json.body, injected.body, 'the same body as the chain gives through inject()');
+  for (const h of ['x-activator-error', 'cache-control', 'content-type', 'content-length']) t.equal(json.headers[h], String(injected.headers[h]), `the same ${h}`);
+  t.equal(json.headers.connection, 'keep-alive');
+
+  const html = await client.exchange('GET / HTTP/1.1\r\nHost: nobody.example.com\r\nAccept: text/html\r\n\r\n');
+  t.equal(html.status, 404, 'the same connection serves the next request');
+  t.match(html.body, /<h1>404 Unknown host<\/h1>/);
+  t.equal(html.headers['content-length'], String(Buffer.byteLength(html.body)));
+
+  const head = await client.exchange('HEAD /x HTTP/1.1\r\nHost: nobody.example.com\r\n\r\n', true);
+  t.equal(head.status, 404);
+  t.equal(head.headers['x-activator-error'], 'SA_UNKNOWN_HOST');
+
+  const body = Buffer.alloc(256 * 1024, 0x61);
+  const post = await client.exchange(Buffer.concat([Buffer.from(`POST /upload HTTP/1.1\r\nHost: nobody.example.com\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+  t.equal(post.status, 404);
+  const after = await client.exchange('GET /after HTTP/1.1\r\nHost: nobody.example.com\r\n\r\n');
+  t.equal(after.status, 404, 'the unread body was drained: the connection still parses requests');
+
+  // A known Host goes on to fastify: the chain's limits step answers this one (413), no wake.
+  const known = await client.exchange(`POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: ${64 * 1024 * 1024 * 1024}\r\n\r\n`);
+  t.equal(known.status, 413);
+  t.equal(known.headers['x-activator-error'], 'SA_BODY_TOO_LARGE');
+  t.same(reachedFastify, ['GET /x', 'POST /'], 'fastify saw only the inject() request and the known Host');
+
+  t.equal((await metrics.unknownHosts.get()).values[0]?.value, 6, 'every unknown-Host request counted (5 at the door, 1 through inject)');
+  t.equal(lines.filter((l) => l.code === 'SA_UNKNOWN_HOST').length, 1, 'one info line for all of them');
+  t.equal(dockerCallsSince(), 0, 'no Docker call');
+});
