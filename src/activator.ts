@@ -28,6 +28,7 @@ import { WakeCoordinator } from './wake/coordinator.js';
 import { redactUrl } from './redact.js';
 import { PROVIDER_PATH, registerProviderRoute, TraefikProvider } from './traefik/provider.js';
 import { ReadinessProbe } from './wake/readiness.js';
+import { TaskStarts } from './wake/task-starts.js';
 import { WakeHistory } from './wake/wake-history.js';
 
 
@@ -47,8 +48,10 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
   const metrics = new Metrics(options);
   const docker = new DockerodeSwarm({ dockerHost: config.dockerHost, log: log.child({ module: 'swarm' }) });
   const swarm = createQueuedSwarm(docker, config.dockerConcurrency, metrics);
+  const taskStarts = new TaskStarts();
   const registry = new AppRegistry({
     swarm,
+    onTaskContainerStart: (taskId) => taskStarts.add(taskId),
     defaults: {
       strategy: config.strategy,
       wakeTimeoutMs: config.wakeTimeoutMs,
@@ -61,7 +64,7 @@ export async function createActivator(config: Readonly<Config>, log: Logger, opt
     resyncIntervalMs: config.resyncIntervalMs,
     log: log.child({ module: 'discovery' }),
   });
-  const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs);
+  const readiness = new ReadinessProbe(swarm, config.probeTimeoutMs, taskStarts);
   const traffic = new OwnTraffic(metrics);
   const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, log: log.child({ module: 'store' }), ...redisPassword(config) }) : new MemoryStore(Date.now, config.adminMaxSessions);
   // Always on for the route guard (middleware catalog); serves Traefik only with its token.

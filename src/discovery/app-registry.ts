@@ -41,6 +41,8 @@ export interface AppRegistryOptions {
   selector?: { key: string; value: string } | undefined;
   resyncIntervalMs: number;
   log: Logger;
+  /** A task's container started on this engine (the event stream's container starts: readiness.ts). */
+  onTaskContainerStart?: ((taskId: string) => void) | undefined;
 }
 
 export interface AppRegistryEvents {
@@ -263,9 +265,13 @@ export class AppRegistry extends EventEmitter<AppRegistryEvents> {
     while (!signal.aborted) {
       const connectedAt = Date.now();
       try {
-        const watching = this.options.swarm.watchServices(signal, (event) => {
-          this.onEvent(event).catch((err: unknown) => this.options.log.warn({ err, serviceId: event.serviceId }, 'handling service event failed'));
-        });
+        const watching = this.options.swarm.watchServices(
+          signal,
+          (event) => {
+            this.onEvent(event).catch((err: unknown) => this.options.log.warn({ err, serviceId: event.serviceId }, 'handling service event failed'));
+          },
+          this.options.onTaskContainerStart,
+        );
         if (reconnecting) {
           // Subscribed again: now catch up on what happened while the stream was down.
           void sleep(100, signal).then(() => (signal.aborted ? undefined : this.resync().catch(() => undefined)));

@@ -251,9 +251,12 @@ export class DockerodeSwarm implements SwarmClient, SwarmStackClient {
     return raw.map(toTaskInfo);
   }
 
-  async watchServices(signal: AbortSignal, onEvent: (event: ServiceEvent) => void): Promise<void> {
+  async watchServices(signal: AbortSignal, onEvent: (event: ServiceEvent) => void, onTaskContainerStart?: (taskId: string) => void): Promise<void> {
+    // Docker ANDs the two filters and ORs each one's values: service create/update/remove and
+    // container create/start/remove (only a swarm task's start is used).
+    const filters = onTaskContainerStart ? { type: ['service', 'container'], event: ['create', 'update', 'remove', 'start'] } : { type: ['service'] };
     const stream = await this.call<NodeJS.ReadableStream>('subscribe to events', () =>
-      this.streamDocker.getEvents({ filters: { type: ['service'] }, abortSignal: signal } as Docker.GetEventsOptions),
+      this.streamDocker.getEvents({ filters, abortSignal: signal } as Docker.GetEventsOptions),
     );
     let buffer = '';
     await new Promise<void>((resolve, reject) => {
@@ -270,8 +273,13 @@ export class DockerodeSwarm implements SwarmClient, SwarmStackClient {
           buffer = buffer.slice(nl + 1);
           if (!line) continue;
           try {
-            const ev = JSON.parse(line) as { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+            const ev = JSON.parse(line) as { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
             const action = ev.Action;
+            if (ev.Type === 'container') {
+              const taskId = ev.Actor?.Attributes?.['com.docker.swarm.task.id'];
+              if (action === 'start' && taskId) onTaskContainerStart?.(taskId);
+              continue;
+            }
             if (action !== 'create' && action !== 'update' && action !== 'remove') continue;
             const attrs = ev.Actor?.Attributes ?? {};
             const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));

@@ -36,7 +36,7 @@ export function createQueuedSwarm(inner: SwarmClient & Partial<ListsTasksOfMany>
     scaleService: (name, replicas, options) => run('scaleService', () => inner.scaleService(name, replicas, options), 10),
     updateServiceLabels: (name, add, remove) => run('updateServiceLabels', () => inner.updateServiceLabels(name, add, remove)),
     listTasks: (id) => (tasks ? tasks.list(id) : run('listTasks', () => inner.listTasks(id), 5)),
-    watchServices: (signal, onEvent) => inner.watchServices(signal, onEvent),
+    watchServices: (signal, onEvent, onTaskContainerStart) => inner.watchServices(signal, onEvent, onTaskContainerStart),
     containerNetworkBytes: (id) => run('containerNetworkBytes', () => inner.containerNetworkBytes(id)),
   };
 }

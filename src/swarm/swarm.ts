@@ -112,8 +112,12 @@ export interface SwarmClient {
   /** Adds/removes service labels (a spec update; Swarm does not restart tasks for it). */
   updateServiceLabels(nameOrId: string, add: Record<string, string>, remove?: string[]): Promise<ServiceInfo>;
   listTasks(serviceId: string): Promise<TaskInfo[]>;
-  /** Service create/update/remove events until the signal aborts; rejects when the stream breaks. */
-  watchServices(signal: AbortSignal, onEvent: (event: ServiceEvent) => void): Promise<void>;
+  /**
+   * Service create/update/remove events until the signal aborts; rejects when the stream breaks.
+   * On the same stream, `onTaskContainerStart` hears a task's container start (its process runs,
+   * its address is up) on the engine this client talks to; tasks on other nodes are not heard.
+   */
+  watchServices(signal: AbortSignal, onEvent: (event: ServiceEvent) => void, onTaskContainerStart?: (taskId: string) => void): Promise<void>;
   /** Network byte counters of a container on an engine this client reaches; null if not local. */
   containerNetworkBytes(containerId: string): Promise<ContainerNetworkBytes | null>;
 }

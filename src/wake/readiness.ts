@@ -7,6 +7,7 @@
 import { Agent, request } from 'undici';
 import { statusAccepted, type AppPolicy, type ReadyRule } from '../labels.js';
 import { TERMINAL_FAILURES, type SwarmClient, type TaskInfo } from '../swarm/swarm.js';
+import type { TaskStarts } from './task-starts.js';
 
 export interface Endpoint {
   ip: string;
@@ -41,18 +42,22 @@ export function taskAddress(task: TaskInfo, network: string | undefined): string
  * the container starts and while a HEALTHCHECK is pending, and its task status carries no process
  * id then (Engine 20.10 reports PID 0). A probe to an address with nobody behind it yet leaves a
  * stale neighbour entry that fails the next probes for about a second, so a task is only probed
- * once its container is surely up; a task without a HEALTHCHECK is `running` well before this.
+ * once its container is surely up, or once its container's start was heard (TaskStarts: tasks on
+ * the activator's own engine); a task without a HEALTHCHECK is `running` well before this.
  */
 export const STARTING_SETTLE_MS = 1000;
 
 /**
  * A task that may take requests: desired running, and `running`, or (unless the app waits for
- * Swarm's health) `starting` for at least STARTING_SETTLE_MS with a container.
+ * Swarm's health) `starting` with a container that was heard starting or for at least
+ * STARTING_SETTLE_MS.
  */
-export function taskMayServe(task: TaskInfo, readyWhen: ReadyRule, now = Date.now()): boolean {
+export function taskMayServe(task: TaskInfo, readyWhen: ReadyRule, now = Date.now(), starts?: TaskStarts): boolean {
   if (task.desiredState !== 'running') return false;
   if (task.state === 'running') return true;
-  if (readyWhen !== 'probe' || task.state !== 'starting' || !task.containerId || !task.stateSince) return false;
+  if (readyWhen !== 'probe' || task.state !== 'starting' || !task.containerId) return false;
+  if (starts?.has(task.id)) return true;
+  if (!task.stateSince) return false;
   const since = Date.parse(task.stateSince);
   return Number.isFinite(since) && now - since >= STARTING_SETTLE_MS;
 }
@@ -63,6 +68,7 @@ export class ReadinessProbe {
   constructor(
     private readonly swarm: SwarmClient,
     private readonly probeTimeoutMs: number,
+    private readonly starts?: TaskStarts,
   ) {
     // The connect timeout matters most: a task that just died leaves an address nobody answers,
     // and undici's default 10 s connect timeout would stall the wake loop.
@@ -72,7 +78,8 @@ export class ReadinessProbe {
   async check(policy: AppPolicy, knownTaskIds: ReadonlySet<string>): Promise<ReadinessResult> {
     const tasks = await this.swarm.listTasks(policy.serviceId);
     // Workers have no probe: for them only Swarm's `running` says anything.
-    const running = tasks.filter((t) => taskMayServe(t, policy.http ? policy.readyWhen : 'healthy'));
+    const now = Date.now();
+    const running = tasks.filter((t) => taskMayServe(t, policy.http ? policy.readyWhen : 'healthy', now, this.starts));
     const scheduled = tasks.filter((t) => t.desiredState === 'running').length;
     const newFailure = tasks
       .filter((t) => TERMINAL_FAILURES.has(t.state) && !knownTaskIds.has(t.id))

@@ -65,8 +65,9 @@ t.test('tasks carry their address on the shared network; events carry replicas',
   const app = await createApp({ name: `${run}-tasks`, run });
   t.teardown(app.remove);
   const events: ServiceEvent[] = [];
+  const started: string[] = [];
   const abort = new AbortController();
-  const watching = swarm.watchServices(abort.signal, (e) => events.push(e));
+  const watching = swarm.watchServices(abort.signal, (e) => events.push(e), (taskId) => started.push(taskId));
   await new Promise((r) => setTimeout(r, 200));
   await swarm.scaleService(app.name, 1);
   const svc = await swarm.inspectService(app.name);
@@ -79,6 +80,8 @@ t.test('tasks carry their address on the shared network; events carry replicas',
   const ev = events.find((e) => e.serviceName === app.name && e.replicasNew === 1);
   t.equal(ev?.action, 'update');
   t.equal(ev?.replicasOld, 0);
+  await waitFor('the task container start', async () => started.includes(task.id), 5000, 20);
+  t.notOk(events.some((e) => e.serviceId === task.containerId), 'container events are not reported as service events');
   abort.abort();
   await watching;
 });
