@@ -35,6 +35,8 @@ export class LostTaskCheck {
       list.tasks.catch(() => this.taskLists.delete(service));
     }
     const task = (await list.tasks).find((t) => t.id === endpoint.taskId);
+    // No TaskStarts here: a request is asked about only after waiting a whole period (2 s), by
+    // which time a starting task that served is past the settle time anyway.
     const lost = !task || !taskMayServe(task, entry.policy.readyWhen);
     if (lost) this.endpoints.forget(service, endpoint);
     return lost;
