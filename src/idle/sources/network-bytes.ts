@@ -1,5 +1,5 @@
 /**
- * Network byte counters of each awake app's running containers (Docker stats) as activity: the
+ * Network byte counters of each awake app's running (or starting) containers (Docker stats) as activity: the
  * one signal for long-lived connections (WebSocket, SSE, long downloads) that go through Traefik
  * straight to the app, which Traefik's request counter only sees when they end.
  *
@@ -63,7 +63,9 @@ export class NetworkBytesSource extends PollingSource {
         const before = this.previous.get(service) ?? new Map<string, number>();
         try {
           const tasks = await swarm.listTasks(entry.policy.serviceId);
-          const containers = tasks.filter((t) => t.state === 'running' && t.containerId).map((t) => t.containerId as string);
+          // `starting` too: a task may serve while its HEALTHCHECK is pending (readiness.ts), and
+          // its traffic must count from the start, not from Swarm's `running` a health interval later.
+          const containers = tasks.filter((t) => (t.state === 'running' || (t.state === 'starting' && t.desiredState === 'running')) && t.containerId).map((t) => t.containerId as string);
           const now = new Map<string, number>();
           let grew = false;
           await Promise.all(

@@ -21,6 +21,18 @@ t.test('first sight is a baseline; growth beyond the threshold is activity; nois
   t.same(await source.poll(), ['web'], '1025 bytes: activity (rx and tx summed)');
 });
 
+t.test('a task still starting (its HEALTHCHECK pending) counts: it may already serve', async (t) => {
+  const { swarm, source } = setup();
+  swarm.tasks.set('id-web', [{ ...runningTask('t1', 'id-web', 'c1'), state: 'starting' }, { ...runningTask('t0', 'id-web', 'c0'), state: 'starting', desiredState: 'shutdown' }]);
+  swarm.bytes.set('c1', { rx: 0, tx: 0 });
+  swarm.bytes.set('c0', { rx: 0, tx: 0 });
+  await source.poll();
+  swarm.bytes.set('c0', { rx: 9e6, tx: 0 });
+  t.same(await source.poll(), [], 'not a starting task being shut down');
+  swarm.bytes.set('c1', { rx: 5000, tx: 0 });
+  t.same(await source.poll(), ['web'], 'the starting task\'s bytes are activity');
+});
+
 t.test('asleep apps are not polled', async (t) => {
   const { swarm, source } = setup();
   swarm.bytes.set('c9', { rx: 0, tx: 0 });
@@ -64,9 +76,9 @@ t.test('a failed poll keeps the baseline (not a reset, not activity)', async (t)
   t.same(await source.poll(), ['web']);
 });
 
-t.test('only running tasks with a container are counted', async (t) => {
+t.test('only running (or starting) tasks with a container are counted', async (t) => {
   const { swarm, source } = setup();
-  swarm.tasks.set('id-web', [{ ...runningTask('t1', 'id-web', 'c1'), state: 'starting' }, { ...runningTask('t2', 'id-web', 'c2'), containerId: undefined }]);
+  swarm.tasks.set('id-web', [{ ...runningTask('t1', 'id-web', 'c1'), state: 'preparing' }, { ...runningTask('t2', 'id-web', 'c2'), containerId: undefined }]);
   swarm.bytes.set('c1', { rx: 0, tx: 0 });
   await source.poll();
   swarm.bytes.set('c1', { rx: 1e6, tx: 0 });
